@@ -1,0 +1,126 @@
+# shunt: build, test, bench, demo, install. Plain make; see README.md.
+#   make            build/libshunt.so build/shuntd build/shunt (and the rest)
+#   make test       everything CI runs (installs what it needs via make deps)
+#   make SAN=asan   the same build with ASan+UBSan into build/asan
+#   make SAN=tsan   with TSan into build/tsan (unit tests only)
+CC      ?= gcc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SAN     ?=
+
+BUILD_ROOT := build
+ifeq ($(SAN),)
+BUILD := $(BUILD_ROOT)
+SANFLAGS :=
+else ifeq ($(SAN),asan)
+BUILD := $(BUILD_ROOT)/asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(SAN),tsan)
+BUILD := $(BUILD_ROOT)/tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else ifeq ($(SAN),ubsan)
+BUILD := $(BUILD_ROOT)/ubsan
+SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+$(error SAN must be asan, tsan or ubsan)
+endif
+
+WARN    := -Wall -Wextra -Werror -Wno-missing-field-initializers
+# Target-injection safe build: indirect branches through retpoline thunks.
+HARDEN  := -mindirect-branch=thunk -mfunction-return=keep -mindirect-branch-register
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=gnu17 $(CFLAGS) $(WARN) $(HARDEN) $(SANFLAGS) -fPIC -fvisibility=hidden \
+	-D_GNU_SOURCE -Iinclude -Iruntime -MMD -MP
+LDLIBS  := -lpthread -ldl -lunwind
+
+# Every runtime folder is one mechanism; files named *_main.c are programs.
+RT_SRCS   := $(sort $(filter-out %_main.c,$(wildcard runtime/*/*.c)))
+PRE_SRCS  := $(sort $(wildcard preload/*.c))
+RT_OBJS   := $(RT_SRCS:%.c=$(BUILD)/obj/%.o)
+PRE_OBJS  := $(PRE_SRCS:%.c=$(BUILD)/obj/%.o)
+RT_LIB    := $(BUILD)/libshunt_rt.a
+
+PROGS := $(BUILD)/shuntd $(BUILD)/shunt
+PROG_MAIN_shuntd := runtime/fsserver/shuntd_main.c
+PROG_MAIN_shunt  := runtime/cli/shunt_main.c
+ifneq ($(wildcard runtime/memd/memd_main.c),)
+PROGS += $(BUILD)/shunt-memd
+PROG_MAIN_shunt-memd := runtime/memd/memd_main.c
+endif
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
+HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test test-unit test-integration test-san bench demo install clean
+all: $(BUILD)/libshunt.so $(PROGS) $(HELPER_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(RT_LIB): $(RT_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libshunt.so: $(PRE_OBJS) $(RT_LIB)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,--gc-sections -Wl,-z,now -o $@ $(PRE_OBJS) $(RT_LIB) $(LDLIBS)
+
+$(BUILD)/shuntd: $(BUILD)/obj/runtime/fsserver/shuntd_main.o $(RT_LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/shunt: $(BUILD)/obj/runtime/cli/shunt_main.o $(RT_LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/shunt-memd: $(BUILD)/obj/runtime/memd/memd_main.o $(RT_LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -o $@ $< $(RT_LIB) -lcriterion $(LDLIBS)
+$(BUILD)/tests/%: tests/helpers/%.c $(RT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(RT_LIB) $(LDLIBS)
+
+# Debian packages the build, the tests and the benchmarks use; installed
+# only when missing.
+DEB_PKGS := gcc make pkg-config libjemalloc-dev libunwind-dev libcriterion-dev rdma-core libibverbs-dev \
+	librdmacm-dev libfuse3-dev fuse3 liburing-dev gnuplot-nox sqlite3 python3 strace xz-utils \
+	coreutils findutils grep tar gzip bindfs qemu-system-x86 busybox-static cpio iproute2
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: deps
+	$(MAKE) all
+	$(MAKE) $(UNIT_BINS)
+	$(MAKE) SAN=asan all $(UNIT_BINS:$(BUILD)/%=$(BUILD_ROOT)/asan/%)
+	$(MAKE) SAN=tsan $(UNIT_BINS:$(BUILD)/%=$(BUILD_ROOT)/tsan/%)
+	tests/run-all.sh $(BUILD_ROOT)
+
+test-unit: all $(UNIT_BINS)
+	tests/run-all.sh $(BUILD_ROOT) unit
+
+test-integration: all
+	tests/run-all.sh $(BUILD_ROOT) integration
+
+bench: deps all
+	bench/run-all.sh $(BUILD_ROOT)
+
+demo: deps all
+	tests/demo.sh $(BUILD_ROOT)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/shunt \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(BUILD)/libshunt.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 include/shunt/*.h $(DESTDIR)$(PREFIX)/include/shunt/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' shunt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/shunt.pc
+
+clean:
+	rm -rf $(BUILD_ROOT)
+
+-include $(shell find $(BUILD_ROOT) -name '*.d' 2>/dev/null)

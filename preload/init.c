@@ -1,0 +1,2 @@
+/* placeholder */
+int shunt_preload_placeholder;

@@ -1,0 +1,59 @@
+/* Raw system-call wrappers: usable before shunt's init has finished, inside
+ * interposers (they never re-enter an interposed libc symbol) and in signal
+ * handlers. Return convention: >= 0 on success, -errno on failure; errno is
+ * never touched. */
+#ifndef SHUNT_SYS_H
+#define SHUNT_SYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+
+static inline long sys_call6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#define sys_call(n, a, b, c, d, e, f) \
+	sys_call6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+static inline long sys_read(int fd, void *b, size_t n) { return sys_call(SYS_read, fd, b, n, 0, 0, 0); }
+static inline long sys_write(int fd, const void *b, size_t n) { return sys_call(SYS_write, fd, b, n, 0, 0, 0); }
+static inline long sys_pread(int fd, void *b, size_t n, off_t o) { return sys_call(SYS_pread64, fd, b, n, o, 0, 0); }
+static inline long sys_pwrite(int fd, const void *b, size_t n, off_t o) { return sys_call(SYS_pwrite64, fd, b, n, o, 0, 0); }
+static inline long sys_openat(int dfd, const char *p, int fl, int mode) { return sys_call(SYS_openat, dfd, p, fl, mode, 0, 0); }
+static inline long sys_close(int fd) { return sys_call(SYS_close, fd, 0, 0, 0, 0, 0); }
+static inline long sys_fcntl(int fd, int cmd, long arg) { return sys_call(SYS_fcntl, fd, cmd, arg, 0, 0, 0); }
+static inline long sys_dup3(int a, int b, int fl) { return sys_call(SYS_dup3, a, b, fl, 0, 0, 0); }
+static inline long sys_ftruncate(int fd, off_t len) { return sys_call(SYS_ftruncate, fd, len, 0, 0, 0, 0); }
+static inline long sys_memfd_create(const char *name, unsigned fl) { return sys_call(SYS_memfd_create, name, fl, 0, 0, 0, 0); }
+static inline long sys_getpid(void) { return sys_call(SYS_getpid, 0, 0, 0, 0, 0, 0); }
+static inline long sys_gettid(void) { return sys_call(SYS_gettid, 0, 0, 0, 0, 0, 0); }
+static inline long sys_munmap(void *p, size_t n) { return sys_call(SYS_munmap, p, n, 0, 0, 0, 0); }
+static inline void *sys_mmap(void *a, size_t n, int prot, int fl, int fd, off_t off)
+{
+	long r = sys_call(SYS_mmap, a, n, prot, fl, fd, off);
+	return (void *)r; /* caller checks with sys_mmap_failed() */
+}
+static inline int sys_mmap_failed(void *p) { return (unsigned long)p > -4096UL; }
+static inline long sys_futex_wait(uint32_t *w, uint32_t val, long timeout_ns)
+{
+	struct { long s, ns; } ts = { timeout_ns / 1000000000L, timeout_ns % 1000000000L };
+	return sys_call(SYS_futex, w, FUTEX_WAIT, val, timeout_ns > 0 ? &ts : NULL, 0, 0);
+}
+static inline long sys_futex_wake(uint32_t *w, int n) { return sys_call(SYS_futex, w, FUTEX_WAKE, n, 0, 0, 0); }
+static inline long sys_sched_yield(void) { return sys_call(SYS_sched_yield, 0, 0, 0, 0, 0, 0); }
+
+/* Monotonic nanoseconds through the vDSO-free path is a syscall; callers on
+ * hot paths use now_ns() from util.h (vDSO clock_gettime) instead. */
+
+#endif
