@@ -157,7 +157,9 @@ enum shunt_fs_op {
  * Completion: res >= 0 or -errno. open: res = handle, aux0 = cache id (0 when
  * the file has no shared cache), aux1 = st_mode. read: with a cache, the
  * server only makes the range valid (res = 0, aux0 = file size); without, or
- * with SHUNT_READ_DIRECT, it copies into the data area (res = bytes). write:
+ * with SHUNT_READ_DIRECT, or past the largest cache, it copies into the data
+ * area (res = bytes, aux1 = SHUNT_READ_REPLY_DIRECT; len is capped at
+ * SHUNT_CHAN_DATA_SIZE). write:
  * res = bytes, aux0 = offset written at (the end of file for O_APPEND).
  */
 struct shunt_sqe {
@@ -183,6 +185,7 @@ _Static_assert(offsetof(struct shunt_sqe, off) == 24 && offsetof(struct shunt_sq
 #define SHUNT_SQE_FLAGS_MASK 0x01u
 
 #define SHUNT_READ_DIRECT    0x01u /* copy into the data area even when cached */
+#define SHUNT_READ_REPLY_DIRECT 0x01u /* in aux1 of a read completion */
 #define SHUNT_WRITE_APPEND   0x01u
 
 #define SHUNT_LOCK_POSIX 1u /* fcntl F_SETLK family; owner = client pid */
