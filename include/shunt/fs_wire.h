@@ -154,6 +154,9 @@ enum shunt_fs_op {
  * statfs     h or 0  -        -      path if h == 0    reply: shunt_statfs in data
  * fallocate  h       offset   -      -                 mode            -      length
  *
+ * Replies that carry bytes are written at data_off, after the server copied
+ * the request payload out (the client uses data_off = 0).
+ *
  * Completion: res >= 0 or -errno. open: res = handle, aux0 = cache id (0 when
  * the file has no shared cache), aux1 = st_mode. read: with a cache, the
  * server only makes the range valid (res = 0, aux0 = file size); without, or
