@@ -25,11 +25,11 @@ else
 $(error SAN must be asan, tsan or ubsan)
 endif
 
-WARN    := -Wall -Wextra -Werror -Wno-missing-field-initializers
+WARN    := -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-nonnull-compare
 # Target-injection safe build: indirect branches through retpoline thunks.
 HARDEN  := -mindirect-branch=thunk -mfunction-return=keep -mindirect-branch-register
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS := -std=gnu17 $(CFLAGS) $(WARN) $(HARDEN) $(SANFLAGS) -fPIC -fvisibility=hidden \
+ALL_CFLAGS := -std=gnu17 $(CFLAGS) $(WARN) $(HARDEN) $(SANFLAGS) -fPIC -fvisibility=hidden -fno-delete-null-pointer-checks \
 	-D_GNU_SOURCE -Iinclude -Iruntime -MMD -MP
 LDLIBS  := -lpthread -ldl -lunwind
 

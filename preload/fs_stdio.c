@@ -1,0 +1,56 @@
+/* Interposers of stdio's openers: a served path or fd becomes a cookie
+ * stream (stdio.c); everything else is glibc's. */
+#include "preload.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+SHUNT_EXPORT FILE *fopen(const char *p, const char *m)
+{
+	char rel[PATH_MAX];
+	int r = fsc_resolve(AT_FDCWD, p, rel);
+	if (r < 0) {
+		errno = -r;
+		return NULL;
+	}
+	return r ? fsc_fopen(rel, m) : REAL(fopen)(p, m);
+}
+SHUNT_EXPORT FILE *fopen64(const char *p, const char *m) { return fopen(p, m); }
+SHUNT_EXPORT FILE *fdopen(int fd, const char *m) { return fsc_fd_is_ours(fd) ? fsc_fdopen(fd, m) : REAL(fdopen)(fd, m); }
+
+SHUNT_EXPORT FILE *freopen(const char *p, const char *m, FILE *s)
+{
+	char rel[PATH_MAX];
+	int r = p ? fsc_resolve(AT_FDCWD, p, rel) : 0;
+	if (r < 0) {
+		errno = -r;
+		return NULL;
+	}
+	if (!r)
+		return REAL(freopen)(p, m, s);
+	/* A served file cannot live inside glibc's FILE: open a cookie stream
+	 * and, for a standard stream, make the standard name point at it. */
+	int std = s == stdin ? 0 : s == stdout ? 1 : s == stderr ? 2 : -1;
+	fflush(s);
+	FILE *f = fsc_fopen(rel, m);
+	if (!f)
+		return NULL;
+	if (std >= 0) {
+		int fd = fileno(f);
+		if (dup2(fd, std) < 0)
+			return NULL;
+		f->_fileno = std;
+		close(fd);
+		if (std == 0)
+			stdin = f;
+		else if (std == 1)
+			stdout = f;
+		else
+			stderr = f;
+	} else {
+		fclose(s);
+	}
+	return f;
+}
+SHUNT_EXPORT FILE *freopen64(const char *p, const char *m, FILE *s) { return freopen(p, m, s); }

@@ -1,0 +1,41 @@
+/* What every interposer needs: the export attribute, the real libc function
+ * (looked up once per call site), and the -errno -> errno conversion. An
+ * interposer decides "ours or the kernel's" and forwards; nothing more. */
+#ifndef SHUNT_PRELOAD_H
+#define SHUNT_PRELOAD_H
+
+#include <dlfcn.h>
+#include <errno.h>
+#include "fsclient/fsclient.h"
+
+#define SHUNT_EXPORT __attribute__((visibility("default")))
+
+/* The next definition of `name` after libshunt.so (libc's). */
+#define REAL(name)                                                            \
+	({                                                                    \
+		static __typeof__(&name) real_fn;                             \
+		__typeof__(&name) fn_ = __atomic_load_n(&real_fn, __ATOMIC_RELAXED); \
+		if (__builtin_expect(!fn_, 0)) {                              \
+			fn_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name);     \
+			__atomic_store_n(&real_fn, fn_, __ATOMIC_RELAXED);    \
+		}                                                             \
+		fn_;                                                          \
+	})
+
+static inline long ret_errno(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* A path argument: 1 ours (rel filled), 0 the kernel's, or an error already
+ * stored in errno (return -1). */
+#define RESOLVE_OR_FAIL(dirfd, path, rel)                 \
+	int res_ = fsc_resolve((dirfd), (path), (rel));   \
+	if (res_ < 0)                                     \
+		return ret_errno(res_);
+
+#endif

@@ -1,0 +1,174 @@
+/* The fd table (fd number -> open file description) and the descriptions
+ * themselves, which live in a memfd shared by the whole process family so
+ * offsets and refcounts are shared across fork and exec as the kernel shares
+ * its struct file. Each redirected fd owns a real kernel fd number: a dup of
+ * an O_PATH template, so an uninterposed read() on it fails with EBADF. */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+int32_t fsc_fd_ofd[FSC_MAX_FD];
+uint8_t fsc_fd_cloexec[FSC_MAX_FD];
+struct fsc_ofd_area *fsc_ofds;
+int fsc_ofd_memfd = -1;
+static int reserved_template = -1;
+
+/* The ofd memfd sits at a high fd so an exec'd image finds it (see exec.c). */
+#define FSC_HIGH_FD 900
+
+int fsc_reserved_template(void) { return reserved_template; }
+
+/* The template is inherited across exec (no CLOEXEC) so every reserved fd
+ * of a family shares one inode: an exec'd image recognises them by it. */
+static int make_template(void)
+{
+	long mfd = sys_memfd_create("shunt-reserved", MFD_CLOEXEC);
+	if (mfd < 0)
+		return (int)mfd;
+	char p[64];
+	log_format(p, sizeof(p), "/proc/self/fd/%d", (int)mfd);
+	long t = sys_openat(AT_FDCWD, p, O_PATH, 0);
+	sys_close((int)mfd);
+	if (t < 0)
+		return (int)t;
+	long h = sys_fcntl((int)t, F_DUPFD, FSC_HIGH_FD);
+	if (h >= 0) {
+		sys_close((int)t);
+		t = h;
+	}
+	reserved_template = (int)t;
+	return 0;
+}
+
+static uint64_t fd_ino(int fd)
+{
+	struct stat st;
+	if (sys_call(SYS_fstat, fd, &st, 0, 0, 0, 0) < 0)
+		return 0;
+	return st.st_ino;
+}
+
+int fsc_ofd_area_init(int inherited_fd, int inherited_template)
+{
+	size_t len = sizeof(struct fsc_ofd_area);
+	int fd = inherited_fd;
+	int fresh = fd < 0;
+	if (fresh) {
+		long m = sys_memfd_create("shunt-ofd", 0); /* no CLOEXEC: exec'd images inherit it */
+		if (m < 0)
+			return (int)m;
+		long h = sys_fcntl((int)m, F_DUPFD, FSC_HIGH_FD);
+		if (h >= 0) {
+			sys_close((int)m);
+			m = h;
+		}
+		fd = (int)m;
+		if (sys_ftruncate(fd, (off_t)len) < 0) {
+			sys_close(fd);
+			return -ENOMEM;
+		}
+	}
+	void *p = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (sys_mmap_failed(p)) {
+		if (fresh)
+			sys_close(fd);
+		return -ENOMEM;
+	}
+	struct fsc_ofd_area *a = p;
+	if (!fresh && a->magic != FSC_OFD_MAGIC) {
+		sys_munmap(p, len);
+		return -EINVAL;
+	}
+	if (inherited_template >= 0 && a->reserved_ino && fd_ino(inherited_template) == a->reserved_ino)
+		reserved_template = inherited_template;
+	if (reserved_template < 0) {
+		int r = make_template();
+		if (r) {
+			sys_munmap(p, len);
+			return r;
+		}
+	}
+	if (fresh) {
+		a->magic = FSC_OFD_MAGIC;
+		a->next_id = 1;
+	}
+	a->reserved_ino = fd_ino(reserved_template);
+	fsc_ofds = a;
+	fsc_ofd_memfd = fd;
+	return 0;
+}
+
+uint64_t fsc_fd_ino(int fd) { return fd_ino(fd); }
+
+int fsc_ofd_alloc(void)
+{
+	for (int i = 0; i < FSC_MAX_OFD; i++) {
+		uint32_t zero = 0;
+		if (load_relaxed(&fsc_ofds->ofd[i].refs) == 0 && cas_acq_rel(&fsc_ofds->ofd[i].refs, &zero, 1)) {
+			struct fsc_ofd *o = &fsc_ofds->ofd[i];
+			o->handle = 0;
+			store_relaxed(&o->offset, 0);
+			o->flags = 0;
+			o->mode = 0;
+			o->cache_id = 0;
+			o->posix_lock_pid = 0;
+			o->id = fetch_add_relaxed(&fsc_ofds->next_id, 1);
+			o->path[0] = 0;
+			return i;
+		}
+	}
+	return -ENFILE;
+}
+
+void fsc_ofd_put(int idx)
+{
+	struct fsc_ofd *o = fsc_ofd_get(idx);
+	uint32_t handle = o->handle;
+	int32_t lockpid = o->posix_lock_pid;
+	/* Read what the close needs before the slot can be reused. */
+	if (fetch_sub_acq_rel(&o->refs, 1) != 1)
+		return;
+	int err;
+	struct fsc_thread_chan *tc = fsc_chan_get(&err);
+	if (!tc || !handle)
+		return; /* the server drops the family's handles when its sessions end */
+	struct shunt_sqe sqe = { .op = SHUNT_OP_close, .flags = SHUNT_SQE_ASYNC, .handle = handle,
+				 .arg2 = (uint64_t)(uint32_t)lockpid };
+	fsc_call_async(tc, &sqe);
+	fsc_chan_release(tc);
+}
+
+int fsc_reserve_fd(int cloexec, int minfd)
+{
+	long fd = sys_fcntl(reserved_template, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, minfd);
+	fsc_count_syscall();
+	if (fd >= FSC_MAX_FD) {
+		sys_close((int)fd);
+		return -EMFILE;
+	}
+	return (int)fd;
+}
+
+void fsc_fd_install(int fd, int ofd, int cloexec)
+{
+	fsc_fd_cloexec[fd] = (uint8_t)(cloexec ? 1 : 0);
+	store_release(&fsc_fd_ofd[fd], ofd + 1);
+}
+
+int fsc_fd_uninstall(int fd)
+{
+	if ((unsigned)fd >= FSC_MAX_FD)
+		return -1;
+	int32_t v = exchange_acq_rel(&fsc_fd_ofd[fd], 0);
+	return v - 1;
+}
+
+void fsc_forget_fd(int fd)
+{
+	int o = fsc_fd_uninstall(fd);
+	if (o >= 0)
+		fsc_ofd_put(o);
+}

@@ -1,0 +1,199 @@
+/* Decides "ours or the kernel's" for a path: lexical normalisation against
+ * the mount prefix, the virtual cwd (chdir into the mount), dirfd-relative
+ * paths, and the process umask. No malloc, no system calls on the decision. */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char mount_prefix[PATH_MAX]; /* normalised, no trailing '/' */
+static size_t mount_len;
+static char vcwd[PATH_MAX];         /* relative to the export root; valid if vcwd_on */
+static int vcwd_on;
+static mode_t cur_umask = 022;
+
+size_t fsc_strlcpy(char *dst, const char *src, size_t cap)
+{
+	size_t n = strlen(src);
+	if (cap) {
+		size_t m = n < cap - 1 ? n : cap - 1;
+		memcpy(dst, src, m);
+		dst[m] = 0;
+	}
+	return n;
+}
+
+/* Lexically normalise an absolute path in place: collapse //, ., and ..
+ * Returns -ENAMETOOLONG if it does not fit. */
+static int normalize(char *p)
+{
+	char out[PATH_MAX];
+	size_t o = 0;
+	const char *s = p;
+	while (*s) {
+		while (*s == '/')
+			s++;
+		if (!*s)
+			break;
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		if (len == 1 && s[0] == '.') {
+			/* skip */
+		} else if (len == 2 && s[0] == '.' && s[1] == '.') {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--; /* drop the '/' too */
+		} else {
+			if (o + 1 + len >= sizeof(out))
+				return -ENAMETOOLONG;
+			out[o++] = '/';
+			memcpy(out + o, s, len);
+			o += len;
+		}
+		s += len;
+	}
+	if (!o)
+		out[o++] = '/';
+	out[o] = 0;
+	memcpy(p, out, o + 1);
+	return 0;
+}
+
+void fsc_path_init(const char *mount);
+void fsc_path_init(const char *mount)
+{
+	fsc_strlcpy(mount_prefix, mount, sizeof(mount_prefix));
+	if (mount_prefix[0] != '/')
+		log_die("fsc_mount '%s' must be an absolute path", mount);
+	normalize(mount_prefix);
+	mount_len = strlen(mount_prefix);
+	if (mount_len == 1)
+		log_die("fsc_mount '/' would redirect every path; choose a prefix such as /shunt");
+	/* umask(2) both sets and reads: set it back at once. */
+	long m = sys_call(SYS_umask, 022, 0, 0, 0, 0, 0);
+	sys_call(SYS_umask, m, 0, 0, 0, 0, 0);
+	cur_umask = (mode_t)m;
+}
+
+mode_t fsc_umask_get(void) { return cur_umask; }
+void fsc_umask_set(mode_t m) { cur_umask = m & 0777; }
+
+/* Absolute, normalised path -> ours? fills rel. */
+static int classify(char *abs, char *rel)
+{
+	if (normalize(abs))
+		return -ENAMETOOLONG;
+	if (strncmp(abs, mount_prefix, mount_len) || (abs[mount_len] != 0 && abs[mount_len] != '/'))
+		return 0;
+	const char *r = abs + mount_len;
+	while (*r == '/')
+		r++;
+	fsc_strlcpy(rel, *r ? r : ".", PATH_MAX);
+	return 1;
+}
+
+void fsc_virtual_path(const char *rel, char *out, size_t cap)
+{
+	if (!strcmp(rel, "."))
+		log_format(out, cap, "%s", mount_prefix);
+	else
+		log_format(out, cap, "%s/%s", mount_prefix, rel);
+}
+
+int fsc_resolve(int dirfd, const char *path, char *rel)
+{
+	if (!fsc_enabled || !path)
+		return 0;
+	char abs[PATH_MAX];
+	size_t plen = strnlen(path, PATH_MAX);
+	if (plen >= PATH_MAX)
+		return -ENAMETOOLONG;
+	int r;
+	if (path[0] == '/') {
+		memcpy(abs, path, plen + 1);
+		r = classify(abs, rel);
+	} else if (!path[0]) {
+		return 0; /* "" : the kernel's (ENOENT, or AT_EMPTY_PATH on a native fd) */
+	} else {
+		char base[PATH_MAX];
+		if (dirfd == AT_FDCWD) {
+			if (!vcwd_on)
+				return 0;
+			fsc_virtual_path(vcwd, base, sizeof(base));
+		} else {
+			int o = fsc_fd_to_ofd(dirfd);
+			if (o < 0)
+				return 0;
+			if (!S_ISDIR(fsc_ofd_get(o)->mode))
+				return -ENOTDIR;
+			fsc_virtual_path(fsc_ofd_get(o)->path, base, sizeof(base));
+		}
+		size_t bl = strlen(base);
+		if (bl + 1 + plen >= sizeof(abs))
+			return -ENAMETOOLONG;
+		memcpy(abs, base, bl);
+		abs[bl] = '/';
+		memcpy(abs + bl + 1, path, plen + 1);
+		r = classify(abs, rel);
+	}
+	if (r > 0)
+		STAT_INC(fs_redirected_calls);
+	log_debug("redirect: %s -> %s", path, r > 0 ? rel : "kernel");
+	return r;
+}
+
+bool fsc_cwd_is_virtual(void) { return vcwd_on; }
+
+int fsc_getcwd(char *buf, size_t size)
+{
+	char v[PATH_MAX];
+	fsc_virtual_path(vcwd, v, sizeof(v));
+	size_t n = strlen(v);
+	if (size == 0)
+		return -EINVAL;
+	if (n + 1 > size)
+		return -ERANGE;
+	memcpy(buf, v, n + 1);
+	return (int)n;
+}
+
+int fsc_chdir_rel(const char *rel)
+{
+	struct stat st;
+	int r = fsc_stat(rel, &st, 0);
+	if (r)
+		return r;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	r = fsc_access(rel, X_OK, 0);
+	if (r)
+		return r;
+	fsc_strlcpy(vcwd, rel, sizeof(vcwd));
+	vcwd_on = 1;
+	return 0;
+}
+
+int fsc_fchdir(int fd)
+{
+	int o = fsc_fd_to_ofd(fd);
+	if (o < 0)
+		return -EBADF;
+	if (!S_ISDIR(fsc_ofd_get(o)->mode))
+		return -ENOTDIR;
+	fsc_strlcpy(vcwd, fsc_ofd_get(o)->path, sizeof(vcwd));
+	vcwd_on = 1;
+	return 0;
+}
+
+void fsc_chdir_native(void) { vcwd_on = 0; }
+
+const char *fsc_vcwd(void);
+const char *fsc_vcwd(void) { return vcwd; }
+void fsc_vcwd_set(const char *rel);
+void fsc_vcwd_set(const char *rel)
+{
+	fsc_strlcpy(vcwd, rel, sizeof(vcwd));
+	vcwd_on = 1;
+}
