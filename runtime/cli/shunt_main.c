@@ -27,7 +27,7 @@ static void usage(FILE *f)
 
 static void lib_path(char *out, size_t cap)
 {
-	char self[PATH_MAX];
+	char self[PATH_MAX - 32];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0) {
 		snprintf(out, cap, "libshunt.so");
