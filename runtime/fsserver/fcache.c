@@ -1,0 +1,233 @@
+/* The per-file cache memfd (layout in fs_wire.h): created sparse, mapped
+ * writable by shuntd alone, then sealed SHRINK|FUTURE_WRITE|SEAL so clients
+ * can only map it read-only. Block state words move empty->busy->valid (and
+ * back to empty), bumping the generation each time. Callers hold the inode's
+ * lock; this file never blocks on a client. */
+#include "fsserver.h"
+#include "common/atomics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define BLOCK (1ull << SHUNT_FCACHE_BLOCK_SHIFT)
+
+uint64_t fs_cache_max_file = 1ull << 30;
+uint64_t fs_cache_budget = 1ull << 30;
+uint64_t fs_cache_bytes;
+
+static uint64_t page_up(uint64_t x) { return (x + 4095) & ~4095ull; }
+static uint64_t block_up(uint64_t x) { return (x + BLOCK - 1) & ~(BLOCK - 1); }
+
+static uint64_t capacity_for(const struct fs_fcache *fc, uint64_t size)
+{
+	uint64_t want = 1ull << 20;
+	while (want < size)
+		want <<= 1;
+	uint64_t max = fc->max_blocks << SHUNT_FCACHE_BLOCK_SHIFT;
+	return want < max ? want : max;
+}
+
+int fs_fcache_create(struct fs_fcache *fc, uint64_t cache_id, uint64_t size)
+{
+	memset(fc, 0, sizeof(*fc));
+	fc->max_blocks = block_up(fs_cache_max_file) >> SHUNT_FCACHE_BLOCK_SHIFT;
+	uint64_t data_off = page_up(SHUNT_FCACHE_STATES_OFF + fc->max_blocks * sizeof(uint32_t));
+	fc->map_size = data_off + (fc->max_blocks << SHUNT_FCACHE_BLOCK_SHIFT);
+	fc->capacity = capacity_for(fc, size);
+
+	int fd = memfd_create("shunt-fcache", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	int err;
+	if (ftruncate(fd, (off_t)(data_off + fc->capacity)) < 0) {
+		err = -errno;
+		goto out_close;
+	}
+	/* The whole possible size, reserved once: growing the memfd later
+	 * never moves our mapping. Touching past the memfd's end would fault,
+	 * so every access stays below capacity. */
+	void *p = mmap(NULL, fc->map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED) {
+		err = -errno;
+		goto out_close;
+	}
+	fc->hdr = p;
+	fc->states = (uint32_t *)((char *)p + SHUNT_FCACHE_STATES_OFF);
+	fc->data = (char *)p + data_off;
+	fc->hdr->cache_id = cache_id;
+	fc->hdr->block_shift = SHUNT_FCACHE_BLOCK_SHIFT;
+	fc->hdr->max_blocks = fc->max_blocks;
+	fc->hdr->data_off = data_off;
+	fc->hdr->capacity = fc->capacity;
+	fc->hdr->size = size;
+	store_release(&fc->hdr->magic, SHUNT_FCACHE_MAGIC);
+	/* Our writable mapping exists: from now on nobody else gets one. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0) {
+		err = -errno;
+		goto out_unmap;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fc->rofd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fc->rofd < 0) {
+		err = -errno;
+		goto out_unmap;
+	}
+	fc->memfd = fd;
+	return 0;
+
+out_unmap:
+	munmap(p, fc->map_size);
+out_close:
+	close(fd);
+	fc->hdr = NULL;
+	return err;
+}
+
+void fs_fcache_destroy(struct fs_fcache *fc)
+{
+	if (!fc->hdr)
+		return;
+	/* Clients that still map it see every block empty and the cache dead. */
+	fs_fcache_invalidate(fc, 0, UINT64_MAX);
+	store_release(&fc->hdr->dead, 1);
+	munmap(fc->hdr, fc->map_size);
+	close(fc->rofd);
+	close(fc->memfd);
+	fc->hdr = NULL;
+}
+
+bool fs_fcache_covers(const struct fs_fcache *fc, uint64_t end)
+{
+	return end <= (fc->max_blocks << SHUNT_FCACHE_BLOCK_SHIFT);
+}
+
+static void set_state(struct fs_fcache *fc, uint64_t b, uint32_t state)
+{
+	uint32_t w = load_relaxed(&fc->states[b]);
+	/* Pairs with the client's load_acquire of the word before and after
+	 * its copy: data written before a valid store is visible with it. */
+	store_release(&fc->states[b], (((w >> 2) + 1) << 2) | state);
+}
+
+static int grow(struct fs_fcache *fc, uint64_t end)
+{
+	if (end <= fc->capacity)
+		return 0;
+	uint64_t cap = capacity_for(fc, end);
+	if (cap < end)
+		return -EFBIG;
+	if (ftruncate(fc->memfd, (off_t)(fc->hdr->data_off + cap)) < 0)
+		return -errno;
+	fc->capacity = cap;
+	store_release(&fc->hdr->capacity, cap); /* clients remap when they see it */
+	return 0;
+}
+
+int fs_fcache_load(struct fs_fcache *fc, int fd, uint64_t off, uint64_t len, uint64_t size)
+{
+	uint64_t end = off + len < off ? UINT64_MAX : off + len;
+	if (end > size)
+		end = size;
+	if (off >= end)
+		return 0;
+	int r = grow(fc, block_up(end));
+	if (r)
+		return r;
+	uint64_t b0 = off >> SHUNT_FCACHE_BLOCK_SHIFT, b1 = (end - 1) >> SHUNT_FCACHE_BLOCK_SHIFT;
+	for (uint64_t b = b0; b <= b1;) {
+		if (SHUNT_BLOCK_STATE(load_relaxed(&fc->states[b])) == SHUNT_BLOCK_VALID) {
+			b++;
+			continue;
+		}
+		/* A run of missing blocks: one pread for all of it. */
+		uint64_t e = b;
+		while (e + 1 <= b1 && SHUNT_BLOCK_STATE(load_relaxed(&fc->states[e + 1])) != SHUNT_BLOCK_VALID)
+			e++;
+		for (uint64_t i = b; i <= e; i++)
+			set_state(fc, i, SHUNT_BLOCK_BUSY);
+		uint64_t start = b << SHUNT_FCACHE_BLOCK_SHIFT, want = (e + 1 - b) << SHUNT_FCACHE_BLOCK_SHIFT;
+		uint64_t got = 0;
+		while (got < want) {
+			ssize_t n = pread(fd, fc->data + start + got, want - got, (off_t)(start + got));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				int err = -errno;
+				for (uint64_t i = b; i <= e; i++)
+					set_state(fc, i, SHUNT_BLOCK_EMPTY);
+				return err;
+			}
+			if (n == 0)
+				break;
+			got += (uint64_t)n;
+		}
+		/* Bytes past the end of file read as zeros. */
+		if (got < want)
+			memset(fc->data + start + got, 0, want - got);
+		for (uint64_t i = b; i <= e; i++)
+			set_state(fc, i, SHUNT_BLOCK_VALID);
+		fc->valid_blocks += e + 1 - b;
+		fetch_add_relaxed(&fs_cache_bytes, (e + 1 - b) << SHUNT_FCACHE_BLOCK_SHIFT);
+		b = e + 1;
+	}
+	return 0;
+}
+
+void fs_fcache_write(struct fs_fcache *fc, const char *buf, uint64_t off, uint64_t len, uint64_t size)
+{
+	(void)size;
+	if (!len)
+		return;
+	uint64_t end = off + len;
+	uint64_t lim = fc->capacity >> SHUNT_FCACHE_BLOCK_SHIFT;
+	for (uint64_t b = off >> SHUNT_FCACHE_BLOCK_SHIFT; b <= (end - 1) >> SHUNT_FCACHE_BLOCK_SHIFT && b < lim; b++) {
+		if (SHUNT_BLOCK_STATE(load_relaxed(&fc->states[b])) != SHUNT_BLOCK_VALID)
+			continue; /* loaded from the file when someone reads it */
+		uint64_t bs = b << SHUNT_FCACHE_BLOCK_SHIFT, be = bs + BLOCK;
+		uint64_t s = off > bs ? off : bs, e = end < be ? end : be;
+		set_state(fc, b, SHUNT_BLOCK_BUSY);
+		memcpy(fc->data + s, buf + (s - off), e - s);
+		set_state(fc, b, SHUNT_BLOCK_VALID);
+	}
+}
+
+void fs_fcache_invalidate(struct fs_fcache *fc, uint64_t from, uint64_t to)
+{
+	uint64_t lim = fc->capacity >> SHUNT_FCACHE_BLOCK_SHIFT;
+	uint64_t b0 = from >> SHUNT_FCACHE_BLOCK_SHIFT;
+	uint64_t b1 = to == UINT64_MAX ? lim : block_up(to) >> SHUNT_FCACHE_BLOCK_SHIFT;
+	if (b1 > lim)
+		b1 = lim;
+	for (uint64_t b = b0; b < b1; b++) {
+		if (SHUNT_BLOCK_STATE(load_relaxed(&fc->states[b])) == SHUNT_BLOCK_EMPTY)
+			continue;
+		set_state(fc, b, SHUNT_BLOCK_EMPTY);
+		fc->valid_blocks--;
+		fetch_add_relaxed(&fs_cache_bytes, -BLOCK);
+	}
+}
+
+int fs_fcache_set_size(struct fs_fcache *fc, uint64_t size)
+{
+	int r = fs_fcache_covers(fc, size) ? grow(fc, block_up(size)) : 0;
+	/* Pairs with the client's load_acquire of size before it trusts blocks. */
+	store_release(&fc->hdr->size, size);
+	return r;
+}
+
+void fs_fcache_set_stat(struct fs_fcache *fc, const struct shunt_stat *st)
+{
+	struct shunt_fcache_hdr *h = fc->hdr;
+	uint32_t seq = load_relaxed(&h->attr_seq);
+	store_relaxed(&h->attr_seq, seq + 1); /* odd: readers retry */
+	/* Orders the odd seq before the st stores; pairs with the reader's
+	 * load_acquire of attr_seq after its copy. */
+	fence_release();
+	memcpy(&h->st, st, sizeof(*st));
+	store_release(&h->attr_seq, seq + 2);
+}

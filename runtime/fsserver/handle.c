@@ -1,0 +1,127 @@
+/* A family's table of open handles: the ids clients put in sqe.handle.
+ * Lookups take a reference so a concurrent close never frees a handle in
+ * use; the last reference closes the server fd. Called by pollers and by
+ * the family reaper. */
+#include "fsserver.h"
+#include "common/atomics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define FS_MAX_HANDLES (1u << 20)
+
+struct fs_handle *fs_handle_new(int fd, int flags, uint32_t st_mode, struct fs_inode *ino)
+{
+	struct fs_handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->refs = 1;
+	h->fd = fd;
+	h->flags = flags;
+	h->st_mode = st_mode;
+	h->ino = ino;
+	pthread_mutex_init(&h->pos_lock, NULL);
+	return h;
+}
+
+int fs_handle_install(struct fs_family *f, struct fs_handle *h)
+{
+	pthread_mutex_lock(&f->lock);
+	uint32_t n = f->nhandles, idx = n;
+	/* Round-robin from the last slot handed out: a just-closed id is not
+	 * reused at once, so a stale id from a racing client rarely aliases. */
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = (f->next_free + k) % n;
+		if (!f->handles[i]) {
+			idx = i;
+			break;
+		}
+	}
+	if (idx == n) {
+		uint32_t nn = n ? n * 2 : 64;
+		if (nn > FS_MAX_HANDLES) {
+			pthread_mutex_unlock(&f->lock);
+			return -EMFILE;
+		}
+		struct fs_handle **t = realloc(f->handles, nn * sizeof(*t));
+		if (!t) {
+			pthread_mutex_unlock(&f->lock);
+			return -ENOMEM;
+		}
+		for (uint32_t i = n; i < nn; i++)
+			t[i] = NULL;
+		f->handles = t;
+		f->nhandles = nn;
+	}
+	h->id = idx + 1;
+	f->handles[idx] = h;
+	f->next_free = idx + 1;
+	pthread_mutex_unlock(&f->lock);
+	return (int)h->id;
+}
+
+struct fs_handle *fs_handle_get(struct fs_family *f, uint32_t id)
+{
+	struct fs_handle *h = NULL;
+	pthread_mutex_lock(&f->lock);
+	if (id - 1 < f->nhandles && (h = f->handles[id - 1]))
+		fetch_add_relaxed(&h->refs, 1);
+	pthread_mutex_unlock(&f->lock);
+	return h;
+}
+
+void fs_handle_put(struct fs_handle *h)
+{
+	if (fetch_sub_acq_rel(&h->refs, 1) != 1)
+		return;
+	close(h->fd);
+	if (h->ino)
+		fs_inode_put(h->ino);
+	pthread_mutex_destroy(&h->pos_lock);
+	free(h);
+}
+
+struct fs_handle *fs_handle_remove(struct fs_family *f, uint32_t id)
+{
+	struct fs_handle *h = NULL;
+	pthread_mutex_lock(&f->lock);
+	if (id - 1 < f->nhandles && (h = f->handles[id - 1]))
+		f->handles[id - 1] = NULL;
+	pthread_mutex_unlock(&f->lock);
+	return h;
+}
+
+int fs_family_cache_fd(struct fs_family *f, uint64_t cache_id)
+{
+	int fd = -ENOENT;
+	pthread_mutex_lock(&f->lock);
+	for (uint32_t i = 0; i < f->nhandles; i++) {
+		struct fs_handle *h = f->handles[i];
+		if (h && h->ino && h->ino->cached && h->ino->cache_id == cache_id) {
+			/* A dup under the lock: the handle may close right after. */
+			fd = fcntl(h->ino->fc.rofd, F_DUPFD_CLOEXEC, 0);
+			if (fd < 0)
+				fd = -errno;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return fd;
+}
+
+void fs_family_close_all(struct fs_family *f)
+{
+	for (uint32_t id = 1; id <= f->nhandles; id++) {
+		struct fs_handle *h = fs_handle_remove(f, id);
+		if (!h)
+			continue;
+		if (h->ino)
+			fs_lock_release_handle(h->ino, h->id, f);
+		fs_handle_put(h);
+	}
+	free(f->handles);
+	f->handles = NULL;
+	f->nhandles = 0;
+}
