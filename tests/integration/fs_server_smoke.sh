@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# shuntd on its own: start it on a temp root, run the tiny ring client
+# (HELLO, open/write/read/cache/stat/getdents/close, malformed commands),
+# check the files it left, the daemon mode, a bad root, and a clean SIGTERM
+# (socket unlinked). Cleans up its processes (by pid) and temp dir.
+set -u
+B=${SHUNT_BUILD:-$(cd "$(dirname "$0")/../../build" && pwd)}
+T=$(mktemp -d /tmp/shunt-srv-smoke.XXXXXX)
+PID=
+fail=0
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && sleep 0.2
+	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+bad() { echo "FAIL: $*" >&2; fail=1; }
+
+mkdir -p "$T/root/dir"
+"$B/shuntd" --root "$T/root" --socket "$T/run/fs.sock" --log info 2>"$T/server.log" &
+PID=$!
+for _ in $(seq 50); do [ -S "$T/run/fs.sock" ] && break; sleep 0.05; done
+[ -S "$T/run/fs.sock" ] || bad "socket never appeared"
+[ "$(stat -c %a "$T/run")" = 700 ] || bad "socket dir mode $(stat -c %a "$T/run")"
+
+if ! timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >"$T/client.out" 2>&1; then
+	bad "client reported mismatches"
+fi
+cat "$T/client.out"
+[ ! -e "$T/root/dir" ] || bad "client's rmdir did not reach the root"
+
+# A second client runs while the first server keeps going (sessions end cleanly).
+timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >/dev/null 2>&1 && bad "second run should fail: dir is gone"
+mkdir -p "$T/root/dir"
+timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >/dev/null 2>&1 || bad "second client"
+
+kill -TERM "$PID"
+for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$PID" 2>/dev/null && bad "shuntd ignored SIGTERM"
+wait "$PID" 2>/dev/null
+PID=
+[ -e "$T/run/fs.sock" ] && bad "socket not unlinked on SIGTERM"
+grep -q "session 0 start" "$T/server.log" || bad "no session log line"
+grep -q "fs_op_open" "$T/server.log" || bad "no counters at exit"
+cat "$T/server.log"
+
+# Bad root: a clear error, non-zero status.
+if "$B/shuntd" --root "$T/nope" --socket "$T/run/x.sock" 2>"$T/err.log"; then bad "bad root accepted"; fi
+grep -q "nope" "$T/err.log" || bad "bad-root message does not name it"
+
+# --daemon: the parent returns once the socket accepts; idle exit ends it.
+mkdir -p "$T/root/dir"
+"$B/shuntd" --root "$T/root" --socket "$T/run/d.sock" --daemon --idle-exit-ms 600 2>"$T/daemon.log" ||
+	bad "daemon parent failed"
+timeout 20 "$B/tests/fs_client_smoke" "$T/run/d.sock" >/dev/null 2>&1 || bad "client on the daemon"
+for _ in $(seq 60); do [ -e "$T/run/d.sock" ] || break; sleep 0.1; done
+[ -e "$T/run/d.sock" ] && bad "daemon did not exit when idle"
+
+[ $fail = 0 ] && echo "fs_server_smoke: ok"
+exit $fail
