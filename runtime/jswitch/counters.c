@@ -1,0 +1,49 @@
+/* Per-CPU hit and fallback counters. Bodies increment them with a plain
+ * `inc` into the block of the CPU named by rseq's cpu_id_start (block 0
+ * without rseq), so threads on different CPUs never share a line; a thread
+ * migrated mid-increment may lose one count, which only the statistics see.
+ * Read (racily, relaxed) by the worker and the report. */
+#include "jsw.h"
+#include "../common/sys.h"
+#include "../common/atomics.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+uint64_t *jsw_percpu_base;
+
+#define JSW_PERCPU_LEN ((size_t)JSW_NCPU << JSW_CPU_SHIFT)
+
+int jsw_counters_init(void)
+{
+	if (jsw_percpu_base)
+		return 0;
+	/* Anonymous and private: pages appear on first touch, and a forked
+	 * child gets its own copy. */
+	void *p = sys_mmap(NULL, JSW_PERCPU_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sys_mmap_failed(p))
+		return -ENOMEM;
+	store_release(&jsw_percpu_base, (uint64_t *)p);
+	return 0;
+}
+
+uint64_t jsw_counter_sum(unsigned site, unsigned k)
+{
+	uint64_t *base = load_acquire(&jsw_percpu_base);
+	if (!base)
+		return 0;
+	uint64_t s = 0;
+	size_t per_cpu = ((size_t)1 << JSW_CPU_SHIFT) / 8;
+	for (unsigned c = 0; c < JSW_NCPU; c++)
+		s += load_relaxed(&base[c * per_cpu + site * JSW_CTR_PER_SITE + k]);
+	return s;
+}
+
+void jsw_counters_reset(void)
+{
+	uint64_t *base = jsw_percpu_base;
+	if (!base)
+		return;
+	/* Give the pages back; reads see zeros, bodies fault fresh ones in. */
+	sys_call(SYS_madvise, base, JSW_PERCPU_LEN, MADV_DONTNEED, 0, 0, 0);
+}

@@ -1,0 +1,194 @@
+/* Jump switches inside the runtime: prototypes grouped by the file that
+ * defines them. The call-site API is include/shunt/jswitch.h; how patching
+ * stays safe is in README.md next to this file. Return convention: 0 or
+ * -errno; body indices are >= 0 or -errno. */
+#ifndef SHUNT_JSW_H
+#define SHUNT_JSW_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "shunt/jswitch.h"
+
+/* cfg.jsw is ENUM "on|off|learn": its index. */
+enum jsw_mode { JSW_ON = 0, JSW_OFF = 1, JSW_LEARN = 2 };
+
+/* What a site's slot leads to (also in shunt_jsw_site.mode for readers). */
+enum jsw_site_mode {
+	JSW_SITE_COLD = 0,  /* cold entry: retpoline, nothing counted */
+	JSW_SITE_PROFILE,   /* chain of current targets; misses are recorded */
+	JSW_SITE_STEADY,    /* chain; misses counted only */
+	JSW_SITE_FALLBACK,  /* megamorphic or flapping: retpoline, counted */
+	JSW_SITE_LEARN,     /* SHUNT_JSW=learn: every call recorded */
+};
+
+/* Sites, as the linker collected them. */
+extern struct shunt_jsw_site __start_shunt_jsw_sites[] __attribute__((weak, visibility("hidden")));
+extern struct shunt_jsw_site __stop_shunt_jsw_sites[] __attribute__((weak, visibility("hidden")));
+extern unsigned char __start_shunt_jsw_slots[] __attribute__((weak, visibility("hidden")));
+extern unsigned char __stop_shunt_jsw_slots[] __attribute__((weak, visibility("hidden")));
+static inline unsigned jsw_nsites(void)
+{
+	return (unsigned)(__stop_shunt_jsw_sites - __start_shunt_jsw_sites);
+}
+
+/* ---- stubs.c: fixed code (asm) ---- */
+void shunt_jsw_thunk_r11(void);
+void shunt_jsw_learn_stub(void);
+void shunt_jsw_cold_arg0(void);
+void shunt_jsw_cold_arg1(void);
+void shunt_jsw_cold_arg2(void);
+void shunt_jsw_cold_arg3(void);
+void shunt_jsw_cold_arg4(void);
+void shunt_jsw_cold_arg5(void);
+void shunt_jsw_cold_arg6(void);
+
+/* ---- sync.c: membarrier and rseq ---- */
+struct jsw_sync {
+	int have_rseq;       /* glibc registered rseq: bodies can be reused */
+	long rseq_offset;    /* struct rseq from the thread pointer */
+	int have_sync_core;  /* registered for PRIVATE_EXPEDITED_SYNC_CORE */
+};
+extern struct jsw_sync jsw_sync;
+int jsw_sync_register(void);
+/* Every thread of the process runs a core-serialising instruction before
+ * it next runs user code. */
+int jsw_sync_cores(void);
+/* Every thread inside an rseq critical section (a body) is sent to its
+ * abort handler (its slot) before this returns. */
+int jsw_sync_rseq(void);
+
+/* ---- counters.c: per-CPU hit and fallback counters ---- */
+#define JSW_NCPU 256                  /* cpu_id_start is masked to a byte */
+#define JSW_CTR_PER_SITE 8            /* [0..3] chain hits, then: */
+#define JSW_CTR_FALLBACK 4            /* calls that took the retpoline */
+#define JSW_CTR_LEARN 5               /* calls that went through the learning stub */
+#define JSW_CPU_SHIFT 13              /* 8 KiB of counters per CPU */
+_Static_assert(SHUNT_JSW_MAX_SITES * JSW_CTR_PER_SITE * 8 == (1 << JSW_CPU_SHIFT), "per-CPU block");
+extern uint64_t *jsw_percpu_base;     /* bodies load it rip-relative */
+int jsw_counters_init(void);
+uint64_t jsw_counter_sum(unsigned site, unsigned k);
+void jsw_counters_reset(void);
+
+/* ---- area.c: the memfd that holds slots and bodies, mapped twice ---- */
+#define JSW_BODY_SIZE 256
+#define JSW_POOL_BODIES 512
+struct jsw_area {
+	int fd;
+	uintptr_t slots_rx;  /* page-aligned start of the slot pages (in the image) */
+	size_t slots_len;
+	uintptr_t pool_rx;   /* the body pool, executable alias */
+	size_t pool_len;
+	unsigned char *rw;   /* writable alias: [slot pages | pool] */
+	int ready;
+};
+extern struct jsw_area jsw_area;
+int jsw_area_init(void);
+/* After fork: a private memfd with the same contents, mapped at the same
+ * addresses (the child is single-threaded). */
+int jsw_area_fork_child(void);
+/* Switch the image's slot pages over to the memfd copy. */
+int jsw_area_map_slots(void);
+static inline unsigned char *jsw_slot_rw(uintptr_t rx)
+{
+	return jsw_area.rw + (rx - jsw_area.slots_rx);
+}
+int jsw_body_alloc(void);
+uintptr_t jsw_body_rx(int b);
+unsigned char *jsw_body_rw(int b);
+/* A body no slot points at any more; reusable after jsw_bodies_reclaim(). */
+void jsw_body_retire(int b);
+unsigned jsw_bodies_retired(void);
+/* Call only after the slots stopped pointing at retired bodies and
+ * jsw_sync_cores() + jsw_sync_rseq() returned. */
+void jsw_bodies_reclaim(void);
+unsigned jsw_bodies_free(void);
+
+/* ---- codegen.c: x86-64 code for slots and bodies ---- */
+struct jsw_body_spec {
+	uintptr_t targets[SHUNT_JSW_MAX_TARGETS];
+	unsigned n;
+	int learn;       /* fallback goes through the learning stub */
+};
+/* The cold entry a site starts with. */
+uintptr_t jsw_cold_entry(const struct shunt_jsw_site *s);
+/* Whether a direct jump from the pool reaches target (rel32). */
+int jsw_reachable(uintptr_t target);
+/* Write a slot: save the rseq critical section, jump to `to`. */
+void jsw_emit_slot(struct shunt_jsw_site *s, uintptr_t to);
+/* Redirect an emitted slot with one aligned 8-byte store. */
+void jsw_retarget_slot(struct shunt_jsw_site *s, uintptr_t to);
+/* Write body b for site s; returns its length or -E2BIG. */
+int jsw_emit_body(int b, const struct shunt_jsw_site *s, const struct jsw_body_spec *spec);
+
+/* ---- learn.c: the profile written by the learning stub ---- */
+void jsw_learn_record(struct shunt_jsw_site *s, uintptr_t target);
+void jsw_learn_reset(struct shunt_jsw_site *s);
+
+/* ---- policy.c: what a site should run next ---- */
+struct jsw_tune {
+	unsigned min_calls;      /* a pass decides only with this many calls seen */
+	unsigned miss_permille;  /* misses above this share reopen profiling */
+	unsigned cover_permille; /* top targets must cover this share, else fallback */
+	unsigned flap_limit;     /* patches within the flap window before fallback; 0 = never */
+	unsigned cooldown;       /* passes a fallback site waits before profiling again */
+	int force_repatch;       /* tests: rewrite every active site every pass */
+};
+extern struct jsw_tune jsw_tune;
+struct jsw_state;
+/* Decide and apply one pass for one site (worker lock held). Returns 1 if
+ * the slot was retargeted. */
+int jsw_policy_pass(unsigned idx);
+
+/* ---- state.c: the runtime's private per-site state ---- */
+struct jsw_target_stat {
+	uintptr_t target;
+	uint64_t hits;
+};
+struct jsw_state {
+	int body;                   /* installed body, -1 for the cold entry */
+	enum jsw_site_mode mode;
+	struct jsw_body_spec spec;  /* what the installed body does */
+	uint64_t snap[JSW_CTR_PER_SITE];            /* counter sums seen so far */
+	uint64_t learn_snap[SHUNT_JSW_LEARN_SLOTS]; /* learn counts seen so far */
+	uint64_t patches;
+	unsigned flap;              /* recent patches, halved every 16 passes */
+	unsigned wait;              /* passes left in fallback, or spent profiling */
+	uint64_t acc[SHUNT_JSW_MAX_TARGETS]; /* chain hits since the last decision */
+	uint64_t acc_miss;                   /* fallbacks since the last decision */
+	/* totals for the report */
+	uint64_t calls, fallbacks, other_hits;
+	struct jsw_target_stat tstat[8];
+};
+extern struct jsw_state jsw_states[SHUNT_JSW_MAX_SITES];
+/* Fold the counters since the last call into the totals; fills the deltas
+ * of the chain (d[0..3]), fallbacks (d[4]) and learn calls (d[5]). */
+void jsw_state_account(unsigned idx, uint64_t d[JSW_CTR_PER_SITE]);
+/* Install a new body (or the cold entry with spec NULL); 0 or -errno. */
+int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_body_spec *spec);
+void jsw_state_reset_all(void);
+
+/* ---- worker.c: the update thread ---- */
+int jsw_worker_start(unsigned period_ms);
+void jsw_worker_stop(void);
+/* One update pass over every site, in the caller's thread. */
+int jsw_update_now(void);
+void jsw_lock(void);
+void jsw_unlock(void);
+
+/* ---- start.c: modes, start-up, fork ---- */
+extern enum jsw_mode jsw_mode_current;
+/* Start as SHUNT_JSW / SHUNT_JSW_PERIOD say; idempotent. */
+void jsw_start_from_config(void);
+/* (Re)start in a mode: stops the worker, resets every site, starts again.
+ * Tests use it; 0 or -errno (on failure every site is left cold). */
+int jsw_start(enum jsw_mode mode, unsigned period_ms);
+void jsw_stop(void);
+
+/* ---- report.c: stats and introspection ---- */
+/* Installed chain of a site; returns its length. */
+unsigned jsw_site_targets(const struct shunt_jsw_site *s, uintptr_t out[SHUNT_JSW_MAX_TARGETS]);
+uint64_t jsw_site_patches(const struct shunt_jsw_site *s);
+enum jsw_site_mode jsw_site_mode_of(const struct shunt_jsw_site *s);
+void jsw_report_register(void);
+
+#endif

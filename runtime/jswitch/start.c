@@ -1,0 +1,157 @@
+/* Start-up, modes and fork for jump switches. Start-up runs from the image's
+ * constructor with raw system calls only (see area.c, sync.c); the worker
+ * thread is the first thing that uses libc threads. SHUNT_JSW=off never maps
+ * anything: every slot keeps its cold entry, a plain retpoline. */
+#include "jsw.h"
+#include "../common/init.h"
+#include "../common/config.h"
+#include "../common/log.h"
+#include "../common/stats.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+enum jsw_mode jsw_mode_current = JSW_OFF;
+static unsigned period_current;
+static int registered;   /* one-time work done (indices, atfork, report) */
+static int slots_mapped; /* the image's slot pages are the memfd copy */
+
+void jsw_worker_fork_child(void);
+
+static unsigned nsites_used(void)
+{
+	unsigned n = jsw_nsites();
+	return n > SHUNT_JSW_MAX_SITES ? SHUNT_JSW_MAX_SITES : n;
+}
+
+static void reclaim_now(void)
+{
+	if (jsw_bodies_retired() && jsw_sync.have_rseq && jsw_sync_cores() == 0 && jsw_sync_rseq() == 0)
+		jsw_bodies_reclaim();
+}
+
+static void atfork_prepare(void) { jsw_lock(); }
+static void atfork_parent(void) { jsw_unlock(); }
+static void atfork_child(void)
+{
+	/* Only this thread exists now; the worker did not come along. */
+	jsw_worker_fork_child();
+	if (!slots_mapped)
+		return;
+	if (jsw_area_fork_child() < 0) {
+		log_warn("jump switches: no private copy after fork; sites frozen as they are");
+		jsw_mode_current = JSW_OFF;
+		return;
+	}
+	jsw_sync_register();
+	/* No other thread can be inside a body: reuse retired ones at once. */
+	jsw_bodies_reclaim();
+	if (jsw_mode_current == JSW_ON)
+		jsw_worker_start(period_current);
+}
+
+static void at_exit_account(void)
+{
+	uint64_t d[JSW_CTR_PER_SITE];
+	jsw_lock();
+	for (unsigned i = 0; i < nsites_used(); i++)
+		jsw_state_account(i, d);
+	jsw_unlock();
+}
+
+static void register_once(void)
+{
+	unsigned n = jsw_nsites();
+	if (registered)
+		return;
+	registered = 1;
+	for (unsigned i = 0; i < n; i++) {
+		__start_shunt_jsw_sites[i].idx = i;
+		if (i < SHUNT_JSW_MAX_SITES)
+			jsw_states[i].body = -1;
+	}
+	if (n > SHUNT_JSW_MAX_SITES)
+		log_warn("jump switches: %u sites, only the first %u are patched", n, SHUNT_JSW_MAX_SITES);
+	STAT_ADD(jsw_sites, n);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	shunt_at_exit(at_exit_account);
+	jsw_report_register();
+}
+
+/* Everything a patched site needs; once per process (fork copies it). */
+static int map_once(void)
+{
+	int r;
+	if (slots_mapped)
+		return 0;
+	if ((r = jsw_sync_register()) < 0 || (r = jsw_counters_init()) < 0 || (r = jsw_area_init()) < 0)
+		return r;
+	for (unsigned i = 0; i < nsites_used(); i++) {
+		struct shunt_jsw_site *s = &__start_shunt_jsw_sites[i];
+		jsw_emit_slot(s, jsw_cold_entry(s));
+	}
+	if ((r = jsw_area_map_slots()) < 0)
+		return r;
+	slots_mapped = 1;
+	return 0;
+}
+
+static int start_locked(enum jsw_mode mode)
+{
+	unsigned n = nsites_used();
+	if (!n)
+		return 0;
+	if (mode == JSW_OFF) {
+		if (slots_mapped)
+			for (unsigned i = 0; i < n; i++)
+				jsw_state_install(i, JSW_SITE_COLD, NULL);
+		reclaim_now();
+		return 0;
+	}
+	int r = map_once();
+	if (r < 0) {
+		log_warn("jump switches: cannot map the trampoline area (errno %d): sites stay plain retpolines", -r);
+		return r;
+	}
+	/* Back to a clean profile: cold first, so no body counts into the
+	 * counters being cleared, then the mode's first body. */
+	for (unsigned i = 0; i < n; i++)
+		jsw_state_install(i, JSW_SITE_COLD, NULL);
+	reclaim_now();
+	jsw_counters_reset();
+	jsw_state_reset_all();
+	struct jsw_body_spec learn_all = { .n = 0, .learn = 1 };
+	for (unsigned i = 0; i < n; i++) {
+		r = jsw_state_install(i, mode == JSW_LEARN ? JSW_SITE_LEARN : JSW_SITE_PROFILE, &learn_all);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int jsw_start(enum jsw_mode mode, unsigned period_ms)
+{
+	shunt_common_init();
+	jsw_worker_stop();
+	jsw_lock();
+	register_once();
+	int r = start_locked(mode);
+	jsw_mode_current = r < 0 ? JSW_OFF : mode;
+	period_current = period_ms;
+	jsw_unlock();
+	if (r == 0 && mode == JSW_ON)
+		r = jsw_worker_start(period_ms);
+	return r;
+}
+
+void jsw_stop(void)
+{
+	jsw_start(JSW_OFF, period_current);
+}
+
+void jsw_start_from_config(void)
+{
+	shunt_common_init();
+	/* off maps nothing and starts nothing: every slot stays cold. */
+	jsw_start((enum jsw_mode)cfg.jsw.num, (unsigned)cfg.jsw_period.num);
+}

@@ -1,0 +1,237 @@
+/* Jump switches, single-threaded: a site calls exactly the function it is
+ * given in every mode (off, learn, on) and through every transition
+ * (profiling, learned, unused, used again, megamorphic fallback), for every
+ * place the target travels (argument registers 0-5 and the stack). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "jswitch_fixture.h"
+
+SHUNT_JSW_SITE(t_two, long, 2, long, long);
+
+/* One target per arity, returning a mix of all its arguments. */
+__attribute__((noinline)) static long a0_x(void) { return 11; }
+__attribute__((noinline)) static long a0_y(void) { return 12; }
+__attribute__((noinline)) static long a1_x(long a) { return a * 3 + 1; }
+__attribute__((noinline)) static long a1_y(long a) { return a * 3 + 2; }
+__attribute__((noinline)) static long a3_x(long a, int b, const char *c) { return a + b * 7 + c[0]; }
+__attribute__((noinline)) static long a3_y(long a, int b, const char *c) { return a - b * 7 + c[1]; }
+__attribute__((noinline)) static long a4_x(long a, long b, long c, long d) { return a + 2 * b + 3 * c + 4 * d; }
+__attribute__((noinline)) static long a4_y(long a, long b, long c, long d) { return a - 2 * b + 3 * c - 4 * d; }
+__attribute__((noinline)) static long a5_x(long a, long b, long c, long d, long e) { return a + 2 * b + 3 * c + 4 * d + 5 * e; }
+__attribute__((noinline)) static long a5_y(long a, long b, long c, long d, long e) { return a + 2 * b - 3 * c + 4 * d - 5 * e; }
+__attribute__((noinline)) static long a6_x(long a, long b, long c, long d, long e, long f) { return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f; }
+__attribute__((noinline)) static long a6_y(long a, long b, long c, long d, long e, long f) { return a - 2 * b + 3 * c - 4 * d + 5 * e - 6 * f; }
+SHUNT_JSW_SITE(t_a0, long, 0);
+SHUNT_JSW_SITE(t_a1, long, 1, long);
+SHUNT_JSW_SITE(t_a3, long, 3, long, int, const char *);
+SHUNT_JSW_SITE(t_a4, long, 4, long, long, long, long);
+SHUNT_JSW_SITE(t_a5, long, 5, long, long, long, long, long);
+SHUNT_JSW_SITE(t_a6, long, 6, long, long, long, long, long, long);
+
+static void call_two(int k, int times)
+{
+	for (int i = 0; i < times; i++) {
+		long r = SHUNT_JSW_CALL(t_two, fn2[k], i, k);
+		cr_assert_eq(r, MIX(k, i, k), "fn2_%d gave the wrong result at call %d", k, i);
+	}
+}
+
+static void check_arity(int which)
+{
+	const char *s = which ? "yz" : "pq";
+	long (*f0)(void) = which ? a0_y : a0_x;
+	long (*f1)(long) = which ? a1_y : a1_x;
+	long (*f3)(long, int, const char *) = which ? a3_y : a3_x;
+	long (*f4)(long, long, long, long) = which ? a4_y : a4_x;
+	long (*f5)(long, long, long, long, long) = which ? a5_y : a5_x;
+	long (*f6)(long, long, long, long, long, long) = which ? a6_y : a6_x;
+	for (long i = 0; i < 100; i++) {
+		cr_assert_eq(SHUNT_JSW_CALL(t_a0, f0), f0());
+		cr_assert_eq(SHUNT_JSW_CALL(t_a1, f1, i), f1(i));
+		cr_assert_eq(SHUNT_JSW_CALL(t_a3, f3, i, (int)i * 3, s), f3(i, (int)i * 3, s));
+		cr_assert_eq(SHUNT_JSW_CALL(t_a4, f4, i, i + 1, i + 2, i + 3), f4(i, i + 1, i + 2, i + 3));
+		cr_assert_eq(SHUNT_JSW_CALL(t_a5, f5, i, i + 1, i + 2, i + 3, i + 4), f5(i, i + 1, i + 2, i + 3, i + 4));
+		cr_assert_eq(SHUNT_JSW_CALL(t_a6, f6, i, i + 1, i + 2, i + 3, i + 4, i + 5),
+			     f6(i, i + 1, i + 2, i + 3, i + 4, i + 5));
+	}
+}
+
+/* Manual passes: no worker, so each step is deterministic. */
+static void start_manual(void)
+{
+	cr_assert_eq(jsw_start(JSW_ON, 1000), 0);
+	jsw_worker_stop();
+	jsw_tune.min_calls = 64;
+}
+
+static int has_target(const struct shunt_jsw_site *s, void *f)
+{
+	uintptr_t t[SHUNT_JSW_MAX_TARGETS];
+	unsigned n = jsw_site_targets(s, t);
+	for (unsigned i = 0; i < n; i++)
+		if (t[i] == (uintptr_t)f)
+			return 1;
+	return 0;
+}
+
+Test(jswitch, cold_slot_before_start)
+{
+	/* The compiled slot is one jmp to the cold entry: usable before any
+	 * start-up code ran. The constructor may have switched it already, so
+	 * look at the object's bytes through off mode's behaviour instead. */
+	cr_assert_eq(jsw_start(JSW_OFF, 100), 0);
+	call_two(0, 10);
+	check_arity(0);
+	cr_assert_eq(jsw_site_mode_of(SHUNT_JSW_SITE_DESC(t_two)), JSW_SITE_COLD);
+}
+
+Test(jswitch, off_mode_plain_retpoline)
+{
+	cr_assert_eq(jsw_start(JSW_ON, 1000), 0);
+	cr_assert_eq(jsw_start(JSW_OFF, 1000), 0);
+	for (int k = 0; k < NFN; k++)
+		call_two(k, 50);
+	check_arity(1);
+	cr_assert_eq(jsw_site_mode_of(SHUNT_JSW_SITE_DESC(t_two)), JSW_SITE_COLD);
+	cr_assert_eq(jsw_update_now(), 0, "off mode never patches");
+}
+
+Test(jswitch, learn_mode_counts_targets)
+{
+	cr_assert_eq(jsw_start(JSW_LEARN, 1000), 0);
+	call_two(2, 300);
+	call_two(5, 100);
+	check_arity(0);
+	const struct shunt_jsw_site *s = SHUNT_JSW_SITE_DESC(t_two);
+	uint64_t c2 = 0, c5 = 0;
+	for (int i = 0; i < SHUNT_JSW_LEARN_SLOTS; i++) {
+		if (s->learn[i].target == (uintptr_t)fn2[2])
+			c2 = s->learn[i].count;
+		if (s->learn[i].target == (uintptr_t)fn2[5])
+			c5 = s->learn[i].count;
+	}
+	cr_assert_eq(c2, 300);
+	cr_assert_eq(c5, 100);
+	cr_assert_eq(jsw_update_now(), 0, "learn mode never patches");
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_LEARN);
+}
+
+Test(jswitch, learned_unused_used_again)
+{
+	const struct shunt_jsw_site *s = SHUNT_JSW_SITE_DESC(t_two);
+	start_manual();
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_PROFILE);
+	call_two(0, 200);
+	jsw_update_now();
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_STEADY);
+	cr_assert(has_target(s, fn2[0]), "fn2_0 learned");
+	call_two(0, 200); /* direct now */
+
+	/* fn2_0 stops being used; fn2_1 takes over. */
+	call_two(1, 200);
+	jsw_update_now();
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_PROFILE, "misses reopen profiling");
+	call_two(1, 200);
+	jsw_update_now();
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_STEADY);
+	cr_assert(has_target(s, fn2[1]));
+	cr_assert(!has_target(s, fn2[0]), "an unused target is dropped");
+
+	/* fn2_0 again: correct on the fallback, then learned again. */
+	call_two(0, 200);
+	jsw_update_now();
+	call_two(0, 200);
+	jsw_update_now();
+	cr_assert(has_target(s, fn2[0]), "fn2_0 learned again");
+	call_two(0, 100);
+	call_two(1, 100);
+	cr_assert_geq(jsw_site_patches(s), 4);
+}
+
+Test(jswitch, several_targets_then_megamorphic)
+{
+	const struct shunt_jsw_site *s = SHUNT_JSW_SITE_DESC(t_two);
+	start_manual();
+	for (int r = 0; r < 100; r++)
+		for (int k = 0; k < 4; k++)
+			call_two(k, 1);
+	jsw_update_now();
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_STEADY);
+	for (int k = 0; k < 4; k++)
+		cr_assert(has_target(s, fn2[k]), "fn2_%d in the chain", k);
+	for (int r = 0; r < 100; r++)
+		for (int k = 0; k < 4; k++)
+			call_two(k, 1);
+	/* Eight equally hot targets: no four cover 90%. */
+	for (int pass = 0; pass < 3; pass++) {
+		for (int r = 0; r < 100; r++)
+			for (int k = 0; k < NFN; k++)
+				call_two(k, 1);
+		jsw_update_now();
+	}
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_FALLBACK);
+	for (int r = 0; r < 20; r++)
+		for (int k = 0; k < NFN; k++)
+			call_two(k, 1);
+}
+
+Test(jswitch, every_argument_position)
+{
+	start_manual();
+	check_arity(0);
+	jsw_update_now();
+	check_arity(0); /* learned */
+	check_arity(1); /* misses */
+	jsw_update_now();
+	check_arity(1);
+	jsw_update_now();
+	check_arity(0);
+	check_arity(1);
+	cr_assert_eq(jsw_site_mode_of(SHUNT_JSW_SITE_DESC(t_a6)), JSW_SITE_STEADY);
+	cr_assert(has_target(SHUNT_JSW_SITE_DESC(t_a6), (void *)a6_y), "a stack-passed target is learned");
+	cr_assert(has_target(SHUNT_JSW_SITE_DESC(t_a0), (void *)a0_y), "a target in rdi is learned");
+}
+
+Test(jswitch, worker_patches_on_its_own)
+{
+	const struct shunt_jsw_site *s = SHUNT_JSW_SITE_DESC(t_two);
+	cr_assert_eq(jsw_start(JSW_ON, 5), 0);
+	for (int i = 0; i < 200 && jsw_site_mode_of(s) != JSW_SITE_STEADY; i++) {
+		call_two(3, 100);
+		usleep(2000);
+	}
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_STEADY);
+	cr_assert(has_target(s, fn2[3]));
+	call_two(3, 1000);
+	jsw_stop();
+	call_two(3, 10);
+}
+
+Test(jswitch, patched_code_is_what_runs)
+{
+	const struct shunt_jsw_site *s = SHUNT_JSW_SITE_DESC(t_two);
+	start_manual();
+	cr_assert(jsw_area.ready, "trampoline area mapped");
+	cr_assert(jsw_sync.have_sync_core, "membarrier SYNC_CORE registered");
+	cr_assert(jsw_sync.have_rseq, "glibc registered rseq (nothing should skip here)");
+	const unsigned char *slot = s->slot;
+	cr_assert(slot[0] == 0x4c && slot[1] == 0x8d && slot[2] == 0x1d, "slot starts with the rseq prologue");
+	cr_assert_eq(slot[16], 0xe9, "slot jumps to its body");
+	call_two(4, 100);
+	jsw_update_now();
+	uintptr_t body = (uintptr_t)slot + 21 + *(const int32_t *)(slot + 17);
+	cr_assert(body >= jsw_area.pool_rx && body < jsw_area.pool_rx + jsw_area.pool_len, "body in the pool");
+	/* lea r11,[rip+T]: T must be fn2_4 */
+	const unsigned char *b = (const unsigned char *)body;
+	cr_assert(b[0] == 0x4c && b[1] == 0x8d && b[2] == 0x1d);
+	cr_assert_eq(body + 7 + *(const int32_t *)(b + 3), (uintptr_t)fn2[4]);
+	if (getenv("JSW_DUMP")) {
+		FILE *f = fopen(getenv("JSW_DUMP"), "w");
+		fwrite(b, 1, JSW_BODY_SIZE, f);
+		fwrite(slot, 1, 64, f);
+		fclose(f);
+	}
+}
