@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,17 +32,25 @@ int fs_resolve_errno(int rootfd, const char *path, int flags, int err)
 	if (err == EXDEV)
 		return -EACCES; /* the walk tried to leave the root */
 	if (err == ELOOP) {
+		const char *p = path[0] ? path : ".";
+		long fd;
+		if (flags & O_NOFOLLOW) {
+			/* O_NOFOLLOW on a final symlink: the kernel's own ELOOP. */
+			fd = raw_openat2(rootfd, p, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, FS_RESOLVE);
+			if (fd >= 0) {
+				struct stat st;
+				bool lnk = fstat((int)fd, &st) == 0 && S_ISLNK(st.st_mode);
+				close((int)fd);
+				if (lnk)
+					return -ELOOP;
+			}
+		}
 		/* A magic link or a loop? Probe without NO_MAGICLINKS, O_PATH so
 		 * nothing is opened for real: a loop still loops. */
-		long fd = raw_openat2(rootfd, path[0] ? path : ".", O_PATH | O_CLOEXEC | (flags & (O_NOFOLLOW | O_DIRECTORY)),
-				      0, RESOLVE_BENEATH);
-		if (fd >= 0) {
+		fd = raw_openat2(rootfd, p, O_PATH | O_CLOEXEC | (flags & O_DIRECTORY), 0, RESOLVE_BENEATH);
+		if (fd >= 0)
 			close((int)fd);
-			return -EACCES;
-		}
-		if (fd == -EXDEV)
-			return -EACCES;
-		return -ELOOP;
+		return fd == -ELOOP ? -ELOOP : -EACCES;
 	}
 	return -err;
 }
