@@ -432,6 +432,8 @@ int fs_control_poll(struct fs_poller *self, int timeout_ms)
 	(void)self;
 	struct epoll_event ev[16];
 	int n = epoll_wait(ctl_ep, ev, 16, timeout_ms);
+	if (n > 0)
+		fs_creds_restore(); /* the control plane acts as the server, not the last client */
 	for (int i = 0; i < n; i++) {
 		uint64_t key = ev[i].data.u64;
 		unsigned kind = (unsigned)(key >> 56);

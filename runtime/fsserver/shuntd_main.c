@@ -165,6 +165,7 @@ int main(int argc, char **argv)
 	}
 	fs_poller_run(&fs_pollers[0]);
 	fs_pollers_join();
+	fs_creds_restore();
 	fs_listener_shutdown();
 	fs_stats_print(2);
 	return 0;

@@ -2,25 +2,38 @@
  * open/write/read/fstat/stat/getdents/close through the rings with the
  * channel's client half, a GETFD and a read straight from the shared cache,
  * and a few malformed commands. Prints what it got; exits 1 on a mismatch.
- * usage: fs_client_smoke SOCKET */
+ * usage: fs_client_smoke SOCKET [bench N]   (bench: time nop, open+fstat+close,
+ * stat and 4 KiB cached/direct reads through the rings; prints ns per op) */
 #include "channel/chan.h"
 #include "shunt/fs_wire.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
-static int sock = -1;
-static void *shm;
-static struct chan_client cc;
-static uint64_t token;
+struct sess {
+	int sock;
+	void *shm;
+	struct chan_client cc;
+	uint64_t token, fam_id, fam_token;
+};
+static struct sess *S; /* the session commands go to */
+#define sock (S->sock)
+#define shm (S->shm)
+#define cc (S->cc)
 static int failures;
+static const char *sock_path;
 
 #define CHECK(cond, ...)                                   \
 	do {                                               \
@@ -42,7 +55,7 @@ static struct shunt_cqe run(struct shunt_sqe *sqe)
 {
 	struct shunt_cqe cqe = { 0 };
 	if (!sqe->token)
-		sqe->token = token;
+		sqe->token = S->token;
 	if (chan_client_submit(&cc, sqe, wake, NULL, NULL, 50000) ||
 	    chan_client_wait(&cc, sqe->user_data, &cqe, NULL, NULL, 50000)) {
 		printf("channel failed\n");
@@ -97,25 +110,23 @@ static int recv_with_fd(void *buf, size_t len, int *fd)
 	return (int)n;
 }
 
-int main(int argc, char **argv)
+/* Connect and HELLO; NULL (with rep->status) when refused. */
+static struct sess *connect_session(uint64_t fam_id, uint64_t fam_token, struct shunt_hello_reply *rep)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s SOCKET\n", argv[0]);
-		return 2;
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	struct sess *prev = S;
+	S = calloc(1, sizeof(*S));
 	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[1]);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
 	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		perror("connect");
-		return 1;
+		exit(1);
 	}
 	uint32_t nchan = 2;
 	uint64_t size = chan_shm_size(nchan);
 	int memfd = memfd_create("smoke", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (memfd < 0 || ftruncate(memfd, (off_t)size) < 0)
-		return 1;
+		exit(1);
 	shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	struct shunt_sess_hdr *hdr = shm;
 	hdr->magic = SHUNT_FS_MAGIC;
@@ -124,17 +135,133 @@ int main(int argc, char **argv)
 	hdr->chan_size = SHUNT_CHAN_SIZE;
 	fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
 	struct shunt_hello h = { .magic = SHUNT_FS_MAGIC, .version = SHUNT_FS_VERSION, .type = SHUNT_MSG_HELLO,
-				 .nchan = nchan, .shm_size = size };
+				 .nchan = nchan, .shm_size = size, .family_id = fam_id, .family_token = fam_token };
 	send_with_fd(&h, sizeof(h), memfd);
-	struct shunt_hello_reply rep;
+	close(memfd);
 	int junk;
-	if (recv_with_fd(&rep, sizeof(rep), &junk) != sizeof(rep) || rep.status) {
+	memset(rep, 0, sizeof(*rep));
+	if (recv_with_fd(rep, sizeof(*rep), &junk) != sizeof(*rep) || rep->status) {
+		close(sock);
+		free(S);
+		S = prev;
+		return NULL;
+	}
+	S->token = rep->session_token;
+	S->fam_id = rep->family_id;
+	S->fam_token = rep->family_token;
+	chan_client_init(&cc, shm, 0);
+	struct sess *mine = S;
+	S = prev ? prev : mine;
+	return mine;
+}
+
+/* Extra scenarios: family, hostile, locks, perms. */
+static int extra(const char *what);
+
+static uint64_t now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int bench(long n)
+{
+	struct shunt_cqe c = path_op(SHUNT_OP_open, "bench.dat", O_RDWR | O_CREAT, 0644);
+	uint32_t h = (uint32_t)c.res;
+	static char blk[65536];
+	memcpy(data(), blk, sizeof(blk));
+	struct shunt_sqe w = { .op = SHUNT_OP_write, .handle = h, .data_len = sizeof(blk) };
+	run(&w);
+	struct shunt_sqe cl = { .op = SHUNT_OP_close, .handle = h };
+	run(&cl);
+
+	uint64_t t0 = now();
+	for (long i = 0; i < n; i++) {
+		struct shunt_sqe s = { .op = SHUNT_OP_nop };
+		run(&s);
+	}
+	uint64_t t1 = now();
+	printf("nop round trip:          %6.0f ns\n", (double)(t1 - t0) / (double)n);
+
+	t0 = now();
+	for (long i = 0; i < n; i++) {
+		c = path_op(SHUNT_OP_open, "bench.dat", O_RDONLY, 0);
+		struct shunt_sqe f = { .op = SHUNT_OP_fstat, .handle = (uint32_t)c.res };
+		run(&f);
+		struct shunt_sqe x = { .op = SHUNT_OP_close, .handle = (uint32_t)c.res };
+		run(&x);
+	}
+	t1 = now();
+	printf("open+fstat+close (3 RT): %6.0f ns\n", (double)(t1 - t0) / (double)n);
+
+	t0 = now();
+	for (long i = 0; i < n; i++) {
+		c = path_op(SHUNT_OP_open, "bench.dat", O_RDONLY, 0);
+		struct shunt_sqe x = { .op = SHUNT_OP_close, .handle = (uint32_t)c.res, .flags = SHUNT_SQE_ASYNC };
+		run(&x);
+	}
+	t1 = now();
+	printf("open+close:              %6.0f ns\n", (double)(t1 - t0) / (double)n);
+
+	t0 = now();
+	for (long i = 0; i < n; i++)
+		path_op(SHUNT_OP_stat, "bench.dat", 0, 0);
+	t1 = now();
+	printf("stat:                    %6.0f ns\n", (double)(t1 - t0) / (double)n);
+
+	c = path_op(SHUNT_OP_open, "bench.dat", O_RDONLY, 0);
+	h = (uint32_t)c.res;
+	t0 = now();
+	for (long i = 0; i < n; i++) {
+		struct shunt_sqe r = { .op = SHUNT_OP_read, .handle = h, .off = (uint64_t)(i % 16) * 4096, .len = 4096 };
+		run(&r);
+	}
+	t1 = now();
+	printf("read 4K cached (valid):  %6.0f ns\n", (double)(t1 - t0) / (double)n);
+	t0 = now();
+	for (long i = 0; i < n; i++) {
+		struct shunt_sqe r = { .op = SHUNT_OP_read, .handle = h, .off = (uint64_t)(i % 16) * 4096, .len = 4096,
+				       .arg0 = SHUNT_READ_DIRECT };
+		run(&r);
+	}
+	t1 = now();
+	printf("read 4K direct:          %6.0f ns\n", (double)(t1 - t0) / (double)n);
+
+	/* native for comparison */
+	t0 = now();
+	for (long i = 0; i < n; i++) {
+		int fd = open(getenv("SMOKE_NATIVE_FILE"), O_RDONLY);
+		struct stat st;
+		fstat(fd, &st);
+		close(fd);
+	}
+	t1 = now();
+	printf("native open+fstat+close: %6.0f ns\n", (double)(t1 - t0) / (double)n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if ((argc == 4 && !strcmp(argv[2], "bench")) || argc == 3)
+		argc = 2;
+	else if (argc != 2) {
+		fprintf(stderr, "usage: %s SOCKET\n", argv[0]);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sock_path = argv[1];
+	struct shunt_hello_reply rep;
+	S = connect_session(0, 0, &rep);
+	if (!S) {
 		printf("HELLO failed: status %d\n", rep.status);
 		return 1;
 	}
-	token = rep.session_token;
 	printf("hello: token set, family %llx, server pid %d\n", (unsigned long long)rep.family_id, rep.server_pid);
-	chan_client_init(&cc, shm, 0);
+	if (argv[2] && strcmp(argv[2], "bench"))
+		return extra(argv[2]);
+	if (argv[2])
+		return bench(atol(argv[3]));
 
 	/* open + write */
 	struct shunt_cqe c = path_op(SHUNT_OP_open, "dir/hello.txt", O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -239,7 +366,7 @@ int main(int argc, char **argv)
 	CHECK(c.res == -ENOTDIR, "O_DIRECTORY");
 
 	/* malformed commands fail alone */
-	struct shunt_sqe bad = { .op = SHUNT_OP_nop, .token = token ^ 1 };
+	struct shunt_sqe bad = { .op = SHUNT_OP_nop, .token = S->token ^ 1 };
 	c = run(&bad);
 	printf("wrong token: %lld\n", (long long)c.res);
 	CHECK(c.res == -EPROTO, "token");
@@ -261,5 +388,152 @@ int main(int argc, char **argv)
 	CHECK(c.res == 0, "rmdir");
 
 	printf(failures ? "FAILED: %d mismatches\n" : "all good\n", failures);
+	return failures ? 1 : 0;
+}
+
+static struct shunt_cqe lock_op(uint32_t h, uint32_t kind, uint32_t cmd, int16_t type, int64_t start, int64_t len,
+				uint64_t owner)
+{
+	struct shunt_flock fl = { .type = type, .whence = SEEK_SET, .start = start, .len = len };
+	memcpy(data(), &fl, sizeof(fl));
+	struct shunt_sqe s = { .op = SHUNT_OP_lock, .handle = h, .data_len = sizeof(fl), .arg0 = kind, .arg1 = cmd,
+			       .arg2 = owner };
+	return run(&s);
+}
+
+static int extra(const char *what)
+{
+	struct sess *a = S;
+	struct shunt_hello_reply rep;
+	if (!strcmp(what, "family")) {
+		/* A joins nothing; B joins A's family and sees A's handle; C
+		 * (its own family) does not; a wrong token is refused. */
+		struct shunt_cqe c = path_op(SHUNT_OP_open, "fam.txt", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		uint32_t h = (uint32_t)c.res;
+		memcpy(data(), "family", 6);
+		struct shunt_sqe w = { .op = SHUNT_OP_write, .handle = h, .data_len = 6 };
+		run(&w);
+		struct sess *b = connect_session(a->fam_id, a->fam_token, &rep);
+		CHECK(b && rep.family_id == a->fam_id, "join family: status %d", rep.status);
+		if (b) {
+			S = b;
+			struct shunt_sqe r = { .op = SHUNT_OP_read, .handle = h, .len = 6, .arg0 = SHUNT_READ_DIRECT };
+			c = run(&r);
+			printf("family member reads parent's handle: %lld '%.6s'\n", (long long)c.res, data());
+			CHECK(c.res == 6 && !memcmp(data(), "family", 6), "family read");
+		}
+		struct sess *bad = connect_session(a->fam_id, a->fam_token ^ 1, &rep);
+		printf("wrong family token: status %d\n", rep.status);
+		CHECK(!bad && rep.status == -EPERM, "wrong family token accepted");
+		struct sess *c2 = connect_session(0, 0, &rep);
+		S = c2;
+		struct shunt_sqe r = { .op = SHUNT_OP_read, .handle = h, .len = 6, .arg0 = SHUNT_READ_DIRECT };
+		c = run(&r);
+		printf("other family uses the handle: %lld\n", (long long)c.res);
+		CHECK(c.res == -EBADF, "foreign family handle");
+		/* The cache fd is only for families that have the file open. */
+		S = a;
+	} else if (!strcmp(what, "hostile")) {
+		/* Garbage sqes first: each fails alone. */
+		srandom(7);
+		int failed = 0;
+		for (int i = 0; i < 2000; i++) {
+			struct shunt_sqe s;
+			unsigned char *p = (unsigned char *)&s;
+			for (size_t k = 0; k < sizeof(s); k++)
+				p[k] = (unsigned char)random();
+			if (i & 1)
+				s.token = S->token;
+			s.flags &= ~SHUNT_SQE_ASYNC;
+			s.op %= SHUNT_OP_nop + 1; /* only nop can succeed; a real op with random args could do anything */
+			struct shunt_cqe c = run(&s);
+			failed += c.res < 0;
+		}
+		printf("garbage commands: %d of 2000 failed, session alive\n", failed);
+		CHECK(failed >= 1000, "garbage accepted");
+		/* Then an impossible ring index: the server drops the session. */
+		struct shunt_chan_ctl *ctl = chan_ctl(shm, 1);
+		__atomic_store_n(&ctl->sq_tail, 1000u, __ATOMIC_RELEASE);
+		uint32_t wk = SHUNT_MSG_WAKE;
+		send(sock, &wk, sizeof(wk), MSG_NOSIGNAL);
+		char b[64];
+		struct timeval tv = { 3, 0 };
+		setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t n = recv(sock, b, sizeof(b), 0);
+		bool closed = n == 0 || (n < 0 && errno == ECONNRESET); /* reset: our WAKE was unread */
+		printf("impossible ring index: socket %s\n", closed ? "closed by the server" : "still open");
+		CHECK(closed, "session with an impossible index not dropped");
+		/* Others are still served. */
+		struct sess *d = connect_session(0, 0, &rep);
+		CHECK(d != NULL, "server gone after a hostile client");
+		if (d) {
+			S = d;
+			struct shunt_sqe s = { .op = SHUNT_OP_nop };
+			CHECK(run(&s).res == 0, "nop after hostile");
+		}
+	} else if (!strcmp(what, "locks")) {
+		struct shunt_cqe c = path_op(SHUNT_OP_open, "locks.db", O_RDWR | O_CREAT, 0644);
+		uint32_t h = (uint32_t)c.res;
+		c = path_op(SHUNT_OP_open, "locks.db", O_RDONLY, 0);
+		uint32_t ro = (uint32_t)c.res;
+		c = lock_op(h, SHUNT_LOCK_POSIX, F_SETLK, F_WRLCK, 0, 10, 1001);
+		CHECK(c.res == 0, "posix lock owner 1001: %lld", (long long)c.res);
+		c = lock_op(h, SHUNT_LOCK_POSIX, F_SETLK, F_WRLCK, 5, 1, 1002);
+		CHECK(c.res == -EAGAIN, "conflicting posix lock: %lld", (long long)c.res);
+		c = lock_op(h, SHUNT_LOCK_POSIX, F_SETLKW, F_WRLCK, 5, 1, 1002);
+		CHECK(c.res == -EAGAIN, "SETLKW must not block: %lld", (long long)c.res);
+		c = lock_op(h, SHUNT_LOCK_POSIX, F_SETLK, F_WRLCK, 0, 10, 1001);
+		CHECK(c.res == 0, "same owner relocks: %lld", (long long)c.res);
+		c = lock_op(h, SHUNT_LOCK_POSIX, F_GETLK, F_WRLCK, 5, 1, 1002);
+		struct shunt_flock got;
+		memcpy(&got, data(), sizeof(got));
+		printf("F_GETLK: res %lld type %d start %lld len %lld pid %d\n", (long long)c.res, got.type,
+		       (long long)got.start, (long long)got.len, got.pid);
+		CHECK(c.res == 0 && got.type == F_WRLCK && got.start == 0 && got.len == 10 && got.pid == 1001, "getlk");
+		c = lock_op(ro, SHUNT_LOCK_POSIX, F_SETLK, F_WRLCK, 20, 1, 1003);
+		CHECK(c.res == -EBADF, "write lock on O_RDONLY: %lld", (long long)c.res);
+		/* Closing any handle with the owner's pid drops its locks. */
+		struct shunt_sqe cl = { .op = SHUNT_OP_close, .handle = ro, .arg2 = 1001 };
+		run(&cl);
+		c = lock_op(h, SHUNT_LOCK_POSIX, F_SETLK, F_WRLCK, 5, 1, 1002);
+		CHECK(c.res == 0, "lock after owner's close: %lld", (long long)c.res);
+		c = lock_op(h, SHUNT_LOCK_FLOCK, LOCK_EX, 0, 0, 0, 7);
+		CHECK(c.res == 0, "flock 7: %lld", (long long)c.res);
+		c = lock_op(h, SHUNT_LOCK_FLOCK, LOCK_EX | LOCK_NB, 0, 0, 0, 8);
+		CHECK(c.res == -EAGAIN, "flock 8 conflicts: %lld", (long long)c.res);
+		c = lock_op(h, SHUNT_LOCK_OFD, F_SETLK, F_RDLCK, 100, 10, 7);
+		CHECK(c.res == 0, "ofd 7: %lld", (long long)c.res);
+		c = lock_op(h, SHUNT_LOCK_POSIX, F_SETLK, F_WRLCK, 105, 1, 1002);
+		CHECK(c.res == -EAGAIN, "posix vs ofd: %lld", (long long)c.res);
+		printf("locks: done\n");
+	} else if (!strcmp(what, "perms")) {
+		/* Run as an unprivileged uid against a root-run server. */
+		struct shunt_cqe c = path_op(SHUNT_OP_open, "private/secret", O_RDONLY, 0);
+		printf("open root-only file as uid %d: %lld\n", (int)geteuid(), (long long)c.res);
+		CHECK(c.res == -EACCES, "private file");
+		c = path_op(SHUNT_OP_open, "mine.txt", O_WRONLY | O_CREAT | O_TRUNC, 0640);
+		CHECK(c.res > 0, "create in a world-writable dir: %lld", (long long)c.res);
+		struct shunt_sqe f = { .op = SHUNT_OP_fstat, .handle = (uint32_t)c.res };
+		run(&f);
+		struct shunt_stat st;
+		memcpy(&st, data(), sizeof(st));
+		printf("created file owner %u:%u mode %o\n", st.uid, st.gid, st.mode & 07777);
+		CHECK(st.uid == geteuid() && st.gid == getegid() && (st.mode & 07777) == 0640, "owner of created file");
+		c = path_op(SHUNT_OP_open, "rootfile", O_WRONLY, 0);
+		CHECK(c.res == -EACCES, "write root's 0644 file: %lld", (long long)c.res);
+		c = path_op(SHUNT_OP_access, "rootfile", W_OK, 0);
+		CHECK(c.res == -EACCES, "access W_OK: %lld", (long long)c.res);
+		c = path_op(SHUNT_OP_access, "rootfile", R_OK, 0);
+		CHECK(c.res == 0, "access R_OK: %lld", (long long)c.res);
+		c = path_op(SHUNT_OP_unlink, "rootfile", 0, 0);
+		CHECK(c.res == -EACCES || c.res == -EPERM, "unlink root's file in sticky dir: %lld", (long long)c.res);
+	} else {
+		printf("unknown scenario %s\n", what);
+		return 2;
+	}
+	if (failures)
+		printf("FAILED: %d mismatches\n", failures);
+	else
+		printf("%s: all good\n", what);
 	return failures ? 1 : 0;
 }

@@ -16,7 +16,12 @@ cleanup() {
 trap cleanup EXIT
 bad() { echo "FAIL: $*" >&2; fail=1; }
 
-mkdir -p "$T/root/dir"
+mkdir -p "$T/root/dir" "$T/root/private"
+chmod 755 "$T"
+chmod 1777 "$T/root"
+chmod 700 "$T/root/private"
+echo secret >"$T/root/private/secret"
+echo root >"$T/root/rootfile"
 "$B/shuntd" --root "$T/root" --socket "$T/run/fs.sock" --log info 2>"$T/server.log" &
 PID=$!
 for _ in $(seq 50); do [ -S "$T/run/fs.sock" ] && break; sleep 0.05; done
@@ -33,6 +38,19 @@ cat "$T/client.out"
 timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >/dev/null 2>&1 && bad "second run should fail: dir is gone"
 mkdir -p "$T/root/dir"
 timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >/dev/null 2>&1 || bad "second client"
+
+# Families, a hostile client, locks, and an unprivileged client (root server
+# switches to the client's fsuid/fsgid/groups).
+for m in family hostile locks; do
+	timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" $m >"$T/$m.out" 2>&1 || bad "scenario $m"
+	tail -n 3 "$T/$m.out"
+done
+if [ "$(id -u)" = 0 ]; then
+	chmod 711 "$T/run"
+	timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups "$B/tests/fs_client_smoke" "$T/run/fs.sock" perms \
+		>"$T/perms.out" 2>&1 || bad "scenario perms (uid 65534)"
+	tail -n 3 "$T/perms.out"
+fi
 
 kill -TERM "$PID"
 for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
