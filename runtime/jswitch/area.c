@@ -123,12 +123,37 @@ int jsw_area_map_slots(void)
 	return 0;
 }
 
+/* Taken in the parent at fork with the worker lock held: the memfd's
+ * contents that match the state the child inherits. The child cannot copy
+ * the memfd itself: the parent's worker keeps patching it after fork. */
+static unsigned char *fork_snapshot;
+
+int jsw_area_fork_prepare(void)
+{
+	size_t total = jsw_area.slots_len + jsw_area.pool_len;
+	if (!jsw_area.ready)
+		return 0;
+	if (!fork_snapshot) {
+		void *p = sys_mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (sys_mmap_failed(p))
+			return -ENOMEM;
+		fork_snapshot = p;
+	}
+	memcpy(fork_snapshot, jsw_area.rw, total);
+	return 0;
+}
+
 int jsw_area_fork_child(void)
 {
 	if (!jsw_area.ready)
 		return 0;
+	if (!fork_snapshot) {
+		jsw_area.ready = 0;
+		return -ENOMEM;
+	}
 	/* The parent's memfd is shared with us: patching it would patch the
-	 * parent. Copy it into our own and map that at the same addresses. */
+	 * parent. Copy the snapshot into our own and map that at the same
+	 * addresses. */
 	size_t total = jsw_area.slots_len + jsw_area.pool_len;
 	long fd = memfd_exec();
 	if (fd < 0)
@@ -141,7 +166,7 @@ int jsw_area_fork_child(void)
 		r = (long)tmp;
 		goto out_close;
 	}
-	memcpy(tmp, jsw_area.rw, total);
+	memcpy(tmp, fork_snapshot, total);
 	sys_munmap(tmp, total);
 	void *p = sys_mmap(jsw_area.rw, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, (int)fd, 0);
 	if (!sys_mmap_failed(p))

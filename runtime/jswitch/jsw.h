@@ -83,6 +83,8 @@ struct jsw_area {
 };
 extern struct jsw_area jsw_area;
 int jsw_area_init(void);
+/* Before fork (lock held): snapshot the memfd for the child. */
+int jsw_area_fork_prepare(void);
 /* After fork: a private memfd with the same contents, mapped at the same
  * addresses (the child is single-threaded). */
 int jsw_area_fork_child(void);

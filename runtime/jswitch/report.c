@@ -18,6 +18,7 @@ static unsigned nsites_used(void)
 	return n > SHUNT_JSW_MAX_SITES ? SHUNT_JSW_MAX_SITES : n;
 }
 
+/* "symbol+0xoff", or "0xaddress" for what the dynamic symbol table lacks. */
 static const char *sym_of(uintptr_t t, uintptr_t *off)
 {
 	Dl_info di;
@@ -25,8 +26,8 @@ static const char *sym_of(uintptr_t t, uintptr_t *off)
 		*off = t - (uintptr_t)di.dli_saddr;
 		return di.dli_sname;
 	}
-	*off = 0;
-	return "?";
+	*off = t;
+	return "";
 }
 
 /* Learn mode: the profile is the learn table itself. */
@@ -41,7 +42,8 @@ static void report_text(int fd)
 	for (unsigned i = 0; i < nsites_used(); i++) {
 		const struct shunt_jsw_site *s = &__start_shunt_jsw_sites[i];
 		const struct jsw_state *st = &jsw_states[i];
-		stats_printf(fd, "  jsw site %-20s %-8s calls %llu fallbacks %llu patches %llu\n", s->name,
+		/* log.h's formatter: no field widths. */
+		stats_printf(fd, "  jsw site %s: %s, calls %llu, fallbacks %llu, patches %llu\n", s->name,
 			     mode_names[st->mode], (unsigned long long)st->calls, (unsigned long long)st->fallbacks,
 			     (unsigned long long)st->patches);
 		for (unsigned k = 0; k < 8 && st->tstat[k].target; k++) {
@@ -53,9 +55,10 @@ static void report_text(int fd)
 		for (unsigned k = 0; k < SHUNT_JSW_LEARN_SLOTS; k++) {
 			uintptr_t t, off = 0;
 			uint64_t c = learned(s, k, &t);
-			if (t)
-				stats_printf(fd, "    learned %s+0x%lx: %llu\n", sym_of(t, &off), (unsigned long)off,
-					     (unsigned long long)c);
+			if (!t)
+				continue;
+			const char *name = sym_of(t, &off);
+			stats_printf(fd, "    learned %s+0x%lx: %llu\n", name, (unsigned long)off, (unsigned long long)c);
 		}
 	}
 }
@@ -83,7 +86,8 @@ static void report_json(int fd)
 			uint64_t c = learned(s, k, &t);
 			if (!t)
 				continue;
-			stats_printf(fd, "%s{\"target\": \"%s+0x%lx\", \"calls\": %llu}", first ? "" : ", ", sym_of(t, &off),
+			const char *name = sym_of(t, &off);
+			stats_printf(fd, "%s{\"target\": \"%s+0x%lx\", \"calls\": %llu}", first ? "" : ", ", name,
 				     (unsigned long)off, (unsigned long long)c);
 			first = 0;
 		}

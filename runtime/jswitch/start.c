@@ -30,7 +30,12 @@ static void reclaim_now(void)
 		jsw_bodies_reclaim();
 }
 
-static void atfork_prepare(void) { jsw_lock(); }
+static int snapshot_ok;
+static void atfork_prepare(void)
+{
+	jsw_lock();
+	snapshot_ok = jsw_area_fork_prepare() == 0;
+}
 static void atfork_parent(void) { jsw_unlock(); }
 static void atfork_child(void)
 {
@@ -38,7 +43,10 @@ static void atfork_child(void)
 	jsw_worker_fork_child();
 	if (!slots_mapped)
 		return;
-	if (jsw_area_fork_child() < 0) {
+	/* Until the remap below our slots and bodies are the parent's, which
+	 * its worker may rewrite: nothing may call a site before this handler
+	 * (it is registered at start-up, ahead of the program's own). */
+	if (!snapshot_ok || jsw_area_fork_child() < 0) {
 		log_warn("jump switches: no private copy after fork; sites frozen as they are");
 		jsw_mode_current = JSW_OFF;
 		return;

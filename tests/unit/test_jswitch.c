@@ -222,12 +222,15 @@ Test(jswitch, patched_code_is_what_runs)
 	cr_assert_eq(slot[16], 0xe9, "slot jumps to its body");
 	call_two(4, 100);
 	jsw_update_now();
-	uintptr_t body = (uintptr_t)slot + 21 + *(const int32_t *)(slot + 17);
+	int32_t rel;
+	memcpy(&rel, slot + 17, 4);
+	uintptr_t body = (uintptr_t)slot + 21 + rel;
 	cr_assert(body >= jsw_area.pool_rx && body < jsw_area.pool_rx + jsw_area.pool_len, "body in the pool");
 	/* lea r11,[rip+T]: T must be fn2_4 */
 	const unsigned char *b = (const unsigned char *)body;
 	cr_assert(b[0] == 0x4c && b[1] == 0x8d && b[2] == 0x1d);
-	cr_assert_eq(body + 7 + *(const int32_t *)(b + 3), (uintptr_t)fn2[4]);
+	memcpy(&rel, b + 3, 4);
+	cr_assert_eq(body + 7 + rel, (uintptr_t)fn2[4]);
 	if (getenv("JSW_DUMP")) {
 		FILE *f = fopen(getenv("JSW_DUMP"), "w");
 		fwrite(b, 1, JSW_BODY_SIZE, f);

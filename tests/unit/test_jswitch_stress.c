@@ -1,0 +1,88 @@
+/* Jump switches under load: threads call through two sites with targets
+ * that keep changing while the worker rewrites every site on every pass,
+ * as fast as it can (bodies are retired and reused continuously, so the
+ * membarrier + rseq reuse protocol is exercised). Every result is checked. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <unistd.h>
+#include "jswitch_fixture.h"
+
+SHUNT_JSW_SITE(s_reg, long, 2, long, long);
+SHUNT_JSW_SITE(s_stack, long, 6, long, long, long, long, long, long);
+
+#define DEF6(k)                                                                                   \
+	__attribute__((noinline)) static long f6_##k(long a, long b, long c, long d, long e, long f) \
+	{                                                                                         \
+		__asm__ volatile("");                                                             \
+		return MIX(k, a + 3 * c + 5 * e, b + 7 * d + 11 * f);                             \
+	}
+DEF6(0) DEF6(1) DEF6(2) DEF6(3) DEF6(4) DEF6(5) DEF6(6) DEF6(7)
+typedef long (*fn6_t)(long, long, long, long, long, long);
+static fn6_t const fn6[NFN] = { f6_0, f6_1, f6_2, f6_3, f6_4, f6_5, f6_6, f6_7 };
+
+static uint32_t stop;
+static uint32_t phase;          /* which targets are in use: a bit set */
+static uint64_t calls, wrong;
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void *caller(void *arg)
+{
+	uint64_t seed = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1, n = 0, bad = 0;
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+		uint32_t set = __atomic_load_n(&phase, __ATOMIC_RELAXED);
+		for (int i = 0; i < 256; i++) {
+			unsigned k = (unsigned)(rnd(&seed) % NFN);
+			if (!(set & (1u << k)))
+				k = (unsigned)__builtin_ctz(set);
+			long a = (long)(rnd(&seed) & 0xffff), b = (long)i;
+			if (SHUNT_JSW_CALL(s_reg, fn2[k], a, b) != MIX(k, a, b))
+				bad++;
+			if (SHUNT_JSW_CALL(s_stack, fn6[k], a, b, a + 1, b + 1, a + 2, b + 2) !=
+			    fn6[k](a, b, a + 1, b + 1, a + 2, b + 2))
+				bad++;
+			n += 2;
+		}
+	}
+	__atomic_fetch_add(&calls, n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&wrong, bad, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+Test(jswitch_stress, changing_targets_while_patching, .timeout = 60)
+{
+	enum { THREADS = 4 };
+	jsw_tune.min_calls = 8;
+	jsw_tune.flap_limit = 0;
+	jsw_tune.cooldown = 2;
+	jsw_tune.force_repatch = 1;
+	cr_assert_eq(jsw_start(JSW_ON, 0), 0); /* period 0: back-to-back passes */
+	cr_assert(jsw_sync.have_rseq, "rseq is available here: bodies must be reused");
+
+	static const uint32_t sets[] = { 0x01, 0x03, 0x0f, 0x02, 0xff, 0x30, 0x81, 0x0c, 0x01, 0xf0 };
+	__atomic_store_n(&phase, sets[0], __ATOMIC_RELAXED);
+	pthread_t t[THREADS];
+	for (long i = 0; i < THREADS; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, caller, (void *)i), 0);
+	for (int ms = 0; ms < 3000; ms += 5) {
+		usleep(5000);
+		__atomic_store_n(&phase, sets[(ms / 50) % (sizeof(sets) / sizeof(sets[0]))], __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	uint64_t patches = jsw_site_patches(SHUNT_JSW_SITE_DESC(s_reg)) + jsw_site_patches(SHUNT_JSW_SITE_DESC(s_stack));
+	jsw_stop();
+	cr_log_info("%llu calls, %llu patches", (unsigned long long)calls, (unsigned long long)patches);
+	cr_assert_eq(wrong, 0, "%llu of %llu calls reached the wrong function", (unsigned long long)wrong,
+		     (unsigned long long)calls);
+	cr_assert_gt(calls, 100000);
+	cr_assert_gt(patches, JSW_POOL_BODIES, "patched %llu times: more than the pool, so bodies were reused",
+		     (unsigned long long)patches);
+}
