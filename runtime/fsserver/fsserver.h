@@ -125,6 +125,8 @@ struct fs_inode {
 	struct fs_fcache fc;
 	uint64_t cache_id;
 	struct shunt_stat st;       /* what the cache was filled against */
+	int sfd[3];                 /* shared server fds by O_ACCMODE, for fast opens; -1 */
+	uint64_t checked_epoch;     /* fs_data_epoch when st was last known right */
 	struct fs_inode *hnext;     /* hash chain */
 	struct fs_inode *lru_prev, *lru_next; /* unreferenced inodes, LRU */
 };
@@ -135,6 +137,11 @@ struct fs_inode *fs_inode_get(const struct shunt_stat *st);
 struct fs_inode *fs_inode_find(uint64_t dev, uint64_t ino);
 struct fs_inode *fs_inode_by_cache_id(uint64_t cache_id); /* no ref; table lock held by caller */
 void fs_inode_put(struct fs_inode *ino);
+void fs_inode_ref(struct fs_inode *ino);
+/* Compare st with what we hold (under ino->lock): invalidate when changed. */
+void fs_inode_revalidate(struct fs_inode *ino, const struct shunt_stat *st);
+/* Drop unreferenced inodes whose file was unlinked (called on the tick). */
+void fs_inode_reap_unlinked(void);
 /* Drop unreferenced caches above the memory budget, LRU first. */
 void fs_inode_trim(void);
 void fs_inode_table_lock(void);
@@ -147,6 +154,7 @@ struct fs_handle {
 	uint32_t id;
 	uint32_t refs;              /* table + in-flight commands (atomic) */
 	int fd;
+	bool shared_fd;             /* fd belongs to the inode (fast open): not ours to close */
 	int flags;                  /* the client's O_* flags */
 	uint32_t st_mode;
 	struct fs_inode *ino;       /* regular files */
@@ -219,6 +227,26 @@ void fs_family_release(struct fs_family *f);
 /* Close handles of families that lingered too long; returns ns to the next
  * deadline (0: none). */
 uint64_t fs_family_reap(uint64_t now);
+
+/* ---- pathcache.c: the metadata fast path ------------------------------- */
+
+struct fs_req;
+struct fs_pc_stats {
+	uint64_t hits, misses, uncacheable;
+};
+extern struct fs_pc_stats fs_pc_stats; /* racy counters: a report, not a truth */
+extern bool fs_pc_enabled;
+extern uint64_t fs_data_epoch;
+int fs_pc_init(void);
+bool fs_pc_flags_ok(int flags);
+/* Each returns -EAGAIN when the slow path must decide. */
+int fs_pc_open(struct fs_req *r);
+int fs_pc_stat(struct fs_req *r, struct shunt_stat *out);
+int fs_pc_access(struct fs_req *r);
+int fs_pc_stat_inode(struct fs_inode *ino, struct shunt_stat *out);
+/* After a slow open succeeded: remember path (and keep a shared fd). */
+void fs_pc_fill(const char *path, struct fs_inode *ino, int fd, int flags);
+void fs_pc_trim(void);
 
 /* ---- lock.c: advisory locks on dedicated server fds --------------------- */
 

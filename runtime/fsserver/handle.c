@@ -76,7 +76,8 @@ void fs_handle_put(struct fs_handle *h)
 {
 	if (fetch_sub_acq_rel(&h->refs, 1) != 1)
 		return;
-	close(h->fd);
+	if (!h->shared_fd)
+		close(h->fd);
 	if (h->ino)
 		fs_inode_put(h->ino);
 	pthread_mutex_destroy(&h->pos_lock);

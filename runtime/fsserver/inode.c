@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define NBUCKETS 4096u
 #define LRU_MAX 2048u
@@ -68,6 +69,7 @@ static struct fs_inode *create(const struct shunt_stat *st)
 	i->dev = st->dev;
 	i->ino = st->ino;
 	i->st = *st;
+	i->sfd[0] = i->sfd[1] = i->sfd[2] = -1;
 	pthread_mutex_init(&i->lock, NULL);
 	if (S_ISREG(st->mode) && st->size <= fs_cache_max_file) {
 		uint64_t id = fetch_add_relaxed(&next_cache_id, 1) + 1;
@@ -86,8 +88,35 @@ static void destroy(struct fs_inode *i)
 {
 	if (i->cached)
 		fs_fcache_destroy(&i->fc);
+	for (int k = 0; k < 3; k++)
+		if (i->sfd[k] >= 0)
+			close(i->sfd[k]);
 	pthread_mutex_destroy(&i->lock);
 	free(i);
+}
+
+void fs_inode_revalidate(struct fs_inode *i, const struct shunt_stat *st)
+{
+	if (stale(&i->st, st)) {
+		/* Changed outside shunt: what we hold may be wrong. */
+		i->st = *st;
+		if (i->cached) {
+			fs_fcache_set_size(&i->fc, st->size);
+			fs_fcache_invalidate(&i->fc, 0, UINT64_MAX);
+			fs_fcache_set_stat(&i->fc, st);
+		}
+	} else if (memcmp(&i->st, st, sizeof(*st))) {
+		/* Same contents; attributes moved (atime, nlink, mode): show them. */
+		fs_inode_refresh_stat(i, st);
+	}
+}
+
+void fs_inode_ref(struct fs_inode *i)
+{
+	pthread_mutex_lock(&table_lock);
+	if (i->refs++ == 0)
+		lru_unlink(i);
+	pthread_mutex_unlock(&table_lock);
 }
 
 struct fs_inode *fs_inode_find(uint64_t dev, uint64_t ino)
@@ -119,15 +148,7 @@ struct fs_inode *fs_inode_get(const struct shunt_stat *st)
 	struct fs_inode *i = fs_inode_find(st->dev, st->ino);
 	if (i) {
 		pthread_mutex_lock(&i->lock);
-		if (stale(&i->st, st)) {
-			/* Changed outside shunt: what we hold may be wrong. */
-			i->st = *st;
-			if (i->cached) {
-				fs_fcache_set_size(&i->fc, st->size);
-				fs_fcache_invalidate(&i->fc, 0, UINT64_MAX);
-				fs_fcache_set_stat(&i->fc, st);
-			}
-		}
+		fs_inode_revalidate(i, st);
 		pthread_mutex_unlock(&i->lock);
 		return i;
 	}
@@ -200,6 +221,29 @@ void fs_inode_refresh_stat(struct fs_inode *i, const struct shunt_stat *st)
 		fs_fcache_set_size(&i->fc, st->size);
 		fs_fcache_set_stat(&i->fc, st);
 	}
+}
+
+void fs_inode_reap_unlinked(void)
+{
+	/* Unreferenced inodes whose file is gone: our shared fds are all
+	 * that keep its blocks allocated. A few per tick, from the cold end. */
+	struct fs_inode *gone[16];
+	unsigned n = 0;
+	pthread_mutex_lock(&table_lock);
+	for (struct fs_inode *i = lru_tail; i && n < 16;) {
+		struct fs_inode *prev = i->lru_prev;
+		int fd = i->sfd[0] >= 0 ? i->sfd[0] : i->sfd[1] >= 0 ? i->sfd[1] : i->sfd[2];
+		struct stat sb;
+		if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_nlink == 0) {
+			lru_unlink(i);
+			hash_unlink(i);
+			gone[n++] = i;
+		}
+		i = prev;
+	}
+	pthread_mutex_unlock(&table_lock);
+	while (n)
+		destroy(gone[--n]);
 }
 
 struct fs_inode *fs_inode_by_cache_id(uint64_t cache_id)

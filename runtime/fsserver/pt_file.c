@@ -70,6 +70,9 @@ int64_t fs_pt_open(struct fs_req *r)
 {
 	const struct fs_cmd *c = r->cmd;
 	int flags = (int)c->arg0;
+	int fast = fs_pc_open(r);
+	if (fast != -EAGAIN)
+		return fast;
 	/* The server's fd never appends (appends are done under the inode
 	 * lock, at the size it sees) and never blocks a poller. */
 	int sflags = (flags & ~(O_APPEND | FASYNC)) | O_NONBLOCK | O_NOCTTY;
@@ -104,6 +107,8 @@ int64_t fs_pt_open(struct fs_req *r)
 	}
 	r->cqe->aux0 = ino && ino->cached ? ino->cache_id : 0;
 	r->cqe->aux1 = st.mode;
+	if (ino && !(flags & (O_TRUNC | O_EXCL)))
+		fs_pc_fill(c->path, ino, fd, flags);
 	return id;
 }
 
@@ -273,7 +278,7 @@ int64_t fs_pt_fstat(struct fs_req *r)
 {
 	WITH_HANDLE(r, h);
 	struct shunt_stat st;
-	int64_t res = fs_statx_fd(h->fd, "", AT_EMPTY_PATH, &st);
+	int64_t res = h->ino && fs_pc_stat_inode(h->ino, &st) == 0 ? 0 : fs_statx_fd(h->fd, "", AT_EMPTY_PATH, &st);
 	if (res == 0)
 		res = fs_reply_stat(r, &st);
 	fs_handle_put(h);

@@ -57,10 +57,12 @@ int64_t fs_pt_stat(struct fs_req *r)
 	unsigned fl = r->cmd->arg0;
 	if (fl & ~(unsigned)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE))
 		return -EINVAL;
+	struct shunt_stat st;
+	if (fs_pc_stat(r, &st) == 0)
+		return fs_reply_stat(r, &st);
 	int fd = object_fd(r->cmd->path, fl & AT_SYMLINK_NOFOLLOW);
 	if (fd < 0)
 		return fd;
-	struct shunt_stat st;
 	int64_t res = fs_statx_fd(fd, "", AT_EMPTY_PATH, &st);
 	close(fd);
 	return res ? res : fs_reply_stat(r, &st);
@@ -73,6 +75,8 @@ int64_t fs_pt_access(struct fs_req *r)
 		return -EINVAL;
 	if (fl & ~(unsigned)(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
 		return -EINVAL;
+	if (fs_pc_access(r) == 0)
+		return 0;
 	int fd = object_fd(r->cmd->path, fl & AT_SYMLINK_NOFOLLOW);
 	if (fd < 0)
 		return fd;

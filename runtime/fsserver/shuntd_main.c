@@ -18,7 +18,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shuntd --root DIR --socket PATH [--pollers N] [--idle-exit-ms N] [--cache-mem SIZE]\n"
-		   "              [--daemon] [--log debug|info|warn|error]\n");
+		   "              [--daemon] [--no-path-cache] [--log debug|info|warn|error]\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -41,6 +41,10 @@ int main(int argc, char **argv)
 		uint64_t n;
 		if (!strcmp(a, "--daemon")) {
 			o.daemon = true;
+			continue;
+		}
+		if (!strcmp(a, "--no-path-cache")) {
+			fs_pc_enabled = false; /* every open and stat resolves with openat2 */
 			continue;
 		}
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -113,6 +117,8 @@ int main(int argc, char **argv)
 	}
 	if (fs_listener_init(&o))
 		return 1;
+	if (fs_pc_enabled)
+		fs_pc_init();
 
 	int ready_pipe[2] = { -1, -1 };
 	if (o.daemon) {

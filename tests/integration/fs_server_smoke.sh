@@ -41,8 +41,8 @@ timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >/dev/null 2>&1 || bad "s
 
 # Families, a hostile client, locks, and an unprivileged client (root server
 # switches to the client's fsuid/fsgid/groups).
-for m in family hostile locks; do
-	timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" $m >"$T/$m.out" 2>&1 || bad "scenario $m"
+for m in family hostile locks pcfill pcext; do
+	SMOKE_ROOT="$T/root" timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" $m >"$T/$m.out" 2>&1 || bad "scenario $m"
 	tail -n 3 "$T/$m.out"
 done
 if [ "$(id -u)" = 0 ]; then
