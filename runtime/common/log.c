@@ -23,6 +23,27 @@ static size_t put_num(char *buf, size_t pos, size_t cap, unsigned long long v, u
 	return pos;
 }
 
+static size_t pad_to(char *buf, size_t pos, size_t cap, size_t start, int width, int left)
+{
+	size_t len = pos - start;
+	if (width <= 0 || len >= (size_t)width)
+		return pos;
+	size_t pad = (size_t)width - len;
+	if (pos + pad > cap)
+		pad = cap - pos;
+	if (left) {
+		for (size_t i = 0; i < pad; i++)
+			buf[pos++] = ' ';
+	} else {
+		for (size_t i = len; i-- > 0;)
+			buf[start + pad + i] = buf[start + i];
+		for (size_t i = 0; i < pad; i++)
+			buf[start + i] = ' ';
+		pos += pad;
+	}
+	return pos;
+}
+
 size_t log_vformat(char *buf, size_t cap, const char *fmt, va_list ap)
 {
 	size_t pos = 0;
@@ -35,11 +56,18 @@ size_t log_vformat(char *buf, size_t cap, const char *fmt, va_list ap)
 			continue;
 		}
 		f++;
-		int lng = 0;
+		int left = 0, width = 0, lng = 0;
+		if (*f == '-') {
+			left = 1;
+			f++;
+		}
+		while (*f >= '0' && *f <= '9')
+			width = width * 10 + (*f++ - '0');
 		while (*f == 'l' || *f == 'z') {
 			lng++;
 			f++;
 		}
+		size_t start = pos;
 		switch (*f) {
 		case 's': {
 			const char *s = va_arg(ap, const char *);
@@ -78,6 +106,7 @@ size_t log_vformat(char *buf, size_t cap, const char *fmt, va_list ap)
 				f--;
 			break;
 		}
+		pos = pad_to(buf, pos, cap, start, width, left);
 	}
 	buf[pos] = 0;
 	return pos;

@@ -1,6 +1,7 @@
 /* Logging to stderr with a small formatter of our own: no malloc, no stdio,
  * no locks, so it is safe before init, in fault paths and in signal handlers.
- * Formats: %s %c %d %u %x %p %% with the l, ll, z length modifiers. */
+ * Formats: %s %c %d %u %x %p %% with the l, ll, z length modifiers, a width
+ * and '-' for left alignment. */
 #ifndef SHUNT_LOG_H
 #define SHUNT_LOG_H
 

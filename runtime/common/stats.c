@@ -21,6 +21,9 @@ static const char *const *op_names;
 static unsigned op_count;
 static struct stats_section sections[8];
 static unsigned nsections;
+/* A private copy of stderr: programs such as coreutils close fd 2 at exit,
+ * before the report is written. */
+static int report_fd = -1;
 
 static const char *const counter_names[] = {
 #define STAT_NAME(n) #n,
@@ -32,6 +35,10 @@ int stats_init(void)
 {
 	if (stats_file)
 		return 0;
+	if (report_fd < 0) {
+		long d = sys_fcntl(2, F_DUPFD_CLOEXEC, 800);
+		report_fd = d >= 0 ? (int)d : 2;
+	}
 	long fd = sys_memfd_create("shunt-stats", MFD_CLOEXEC);
 	if (fd < 0)
 		return (int)fd;
@@ -201,7 +208,13 @@ void stats_report(void)
 		sys_close((int)fd);
 		return;
 	}
-	report_text(2);
+	/* A text table from every process of a pipeline or a wrapper script is
+	 * noise: print it only for processes that used shunt. */
+	for (unsigned id = 0; id < SHUNT_STAT_MAX; id++)
+		if (counter_value(id)) {
+			report_text(report_fd >= 0 ? report_fd : 2);
+			return;
+		}
 }
 
 /* 4 sub-buckets per octave: bucket = 4*log2(ns) + next two bits. */

@@ -27,9 +27,9 @@ _Static_assert(sizeof(op_names) / sizeof(op_names[0]) == SHUNT_OP_COUNT, "one na
 static void atfork_child(void)
 {
 	stats_after_fork_child();
+	fsc_session_after_fork_child(); /* also releases the lock prepare took */
 	if (!fsc_enabled)
 		return;
-	fsc_session_after_fork_child();
 	fsc_fcache_reset();
 	/* The child's fd table is a copy: each entry is one more reference. */
 	for (int fd = 0; fd < FSC_MAX_FD; fd++) {

@@ -387,6 +387,8 @@ void fsc_session_after_fork_child(void)
 	pthread_mutex_init(&sess_lock, NULL);
 	pthread_mutex_init(&sock_lock, NULL);
 	fsc_pid = (pid_t)sys_getpid();
+	if (!fsc_enabled)
+		return;
 	if (sess.sock >= 0)
 		close(sess.sock);
 	if (sess.shm)
