@@ -2,10 +2,12 @@
  * dynamic loader has finished, and write the stats report at exit. */
 #include "preload.h"
 #include "common/init.h"
+#include "common/crash.h"
 
 __attribute__((constructor(101))) static void shunt_preload_init(void)
 {
 	fsc_client_init();
+	crash_init((const void *)shunt_preload_init);
 }
 
 __attribute__((destructor)) static void shunt_preload_fini(void)

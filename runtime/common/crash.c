@@ -1,0 +1,96 @@
+/* Fatal-signal handler for faults inside the runtime (see crash.h). Runs in
+ * signal context: raw writes, libunwind's local unwinder, no malloc. */
+#define UNW_LOCAL_ONLY
+#include "crash.h"
+#include "log.h"
+#include "sys.h"
+
+#include <libunwind.h>
+#include <link.h>
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+
+static uintptr_t text_lo, text_hi;
+static struct sigaction old_act[32];
+static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+
+struct find_arg {
+	uintptr_t addr;
+};
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *p)
+{
+	(void)size;
+	struct find_arg *a = p;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (a->addr >= lo && a->addr < hi) {
+			text_lo = lo;
+			text_hi = hi;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void backtrace_to_stderr(void)
+{
+	unw_context_t ctx;
+	unw_cursor_t cur;
+	char line[512], name[256];
+	if (unw_getcontext(&ctx) || unw_init_local(&cur, &ctx))
+		return;
+	for (int depth = 0; depth < 64 && unw_step(&cur) > 0; depth++) {
+		unw_word_t ip = 0, off = 0;
+		unw_get_reg(&cur, UNW_REG_IP, &ip);
+		if (unw_get_proc_name(&cur, name, sizeof(name), &off))
+			strcpy(name, "??");
+		size_t n = log_format(line, sizeof(line), "  #%d %p %s+0x%lx%s\n", depth, (void *)ip, name,
+				      (unsigned long)off, ip >= text_lo && ip < text_hi ? "  [libshunt]" : "");
+		sys_write(2, line, n);
+	}
+}
+
+static void on_fatal(int sig, siginfo_t *si, void *uc_)
+{
+	ucontext_t *uc = uc_;
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	if (pc >= text_lo && pc < text_hi) {
+		char line[256];
+		size_t n = log_format(line, sizeof(line), "shunt[%d]: fatal signal %d (code %d, address %p) inside libshunt at %p\n",
+				      (int)sys_getpid(), sig, si->si_code, si->si_addr, (void *)pc);
+		sys_write(2, line, n);
+		backtrace_to_stderr();
+	}
+	/* Die, or let the program's own handler run, as without shunt. */
+	sigaction(sig, &old_act[sig], NULL);
+	if (sig == SIGABRT || si->si_code <= 0)
+		raise(sig);
+	/* A synchronous fault re-executes the instruction and takes the old
+	 * action on return. */
+}
+
+void crash_init(const void *code_addr)
+{
+	struct find_arg a = { (uintptr_t)code_addr };
+	dl_iterate_phdr(find_object, &a);
+	if (!text_lo)
+		return;
+	static char altstack[32768];
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
+	stack_t old;
+	/* Only use an alternate stack when the program has none of its own. */
+	int use_alt = sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE) && sigaltstack(&ss, NULL) == 0;
+	for (unsigned i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_fatal;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESETHAND | (use_alt ? SA_ONSTACK : 0);
+		sigemptyset(&sa.sa_mask);
+		sigaction(fatal[i], &sa, &old_act[fatal[i]]);
+	}
+}
