@@ -228,9 +228,9 @@ void fs_inode_reap_unlinked(void)
 	/* Unreferenced inodes whose file is gone: our shared fds are all
 	 * that keep its blocks allocated. A few per tick, from the cold end. */
 	struct fs_inode *gone[16];
-	unsigned n = 0;
+	unsigned n = 0, looked = 0;
 	pthread_mutex_lock(&table_lock);
-	for (struct fs_inode *i = lru_tail; i && n < 16;) {
+	for (struct fs_inode *i = lru_tail; i && n < 16 && looked++ < 64;) {
 		struct fs_inode *prev = i->lru_prev;
 		int fd = i->sfd[0] >= 0 ? i->sfd[0] : i->sfd[1] >= 0 ? i->sfd[1] : i->sfd[2];
 		struct stat sb;

@@ -227,7 +227,11 @@ int64_t fs_pt_ftruncate(struct fs_req *r)
 {
 	WITH_HANDLE(r, h);
 	int64_t res;
-	if (h->ino) {
+	if (!writable(h)) {
+		/* The kernel's answers; checked here because a fast-path handle
+		 * may share a read-write server fd. */
+		res = h->flags & O_PATH ? -EBADF : -EINVAL;
+	} else if (h->ino) {
 		pthread_mutex_lock(&h->ino->lock);
 		uint64_t old = h->ino->st.size;
 		res = ftruncate(h->fd, (off_t)r->cmd->off) < 0 ? -errno : 0;
@@ -246,6 +250,10 @@ int64_t fs_pt_fallocate(struct fs_req *r)
 	const struct fs_cmd *c = r->cmd;
 	WITH_HANDLE(r, h);
 	int64_t res;
+	if (!writable(h)) {
+		fs_handle_put(h);
+		return -EBADF;
+	}
 	if (h->ino)
 		pthread_mutex_lock(&h->ino->lock);
 	res = fallocate(h->fd, (int)c->arg0, (off_t)c->off, (off_t)c->arg2) < 0 ? -errno : 0;

@@ -1,7 +1,7 @@
 /* The command decoder (runtime/fsserver/decode.c) without a socket: good
  * commands decode, each malformed field is rejected with its errno, and
  * random sqes over a random data area never crash or read out of bounds. */
-#include <criterion/criterion.h>
+#include "test_fs_shim.h" /* Criterion, or its TSan stand-in */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

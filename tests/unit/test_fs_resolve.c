@@ -1,7 +1,7 @@
 /* Path resolution beneath the export root (runtime/fsserver/resolve.c), on a
  * temp tree: `..` past the root, absolute symlinks, symlink loops, /proc
  * magic links, the root itself, and the parent/leaf split. */
-#include <criterion/criterion.h>
+#include "test_fs_shim.h" /* Criterion, or its TSan stand-in */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
