@@ -2,7 +2,8 @@
 # shuntd on its own: start it on a temp root, run the tiny ring client
 # (HELLO, open/write/read/cache/stat/getdents/close, malformed commands),
 # check the files it left, the daemon mode, a bad root, and a clean SIGTERM
-# (socket unlinked). Cleans up its processes (by pid) and temp dir.
+# (socket unlinked); then again with two pollers and without the path cache.
+# Cleans up its processes (by pid) and temp dir.
 set -u
 B=${SHUNT_BUILD:-$(cd "$(dirname "$0")/../../build" && pwd)}
 T=$(mktemp -d /tmp/shunt-srv-smoke.XXXXXX)
@@ -16,51 +17,55 @@ cleanup() {
 trap cleanup EXIT
 bad() { echo "FAIL: $*" >&2; fail=1; }
 
-mkdir -p "$T/root/dir" "$T/root/private"
-chmod 755 "$T"
-chmod 1777 "$T/root"
-chmod 700 "$T/root/private"
-echo secret >"$T/root/private/secret"
-echo root >"$T/root/rootfile"
-"$B/shuntd" --root "$T/root" --socket "$T/run/fs.sock" --log info 2>"$T/server.log" &
-PID=$!
-for _ in $(seq 50); do [ -S "$T/run/fs.sock" ] && break; sleep 0.05; done
-[ -S "$T/run/fs.sock" ] || bad "socket never appeared"
-[ "$(stat -c %a "$T/run")" = 700 ] || bad "socket dir mode $(stat -c %a "$T/run")"
+for ARGS in "" "--pollers 2" "--no-path-cache"; do
+	echo "--- shuntd $ARGS"
+	rm -rf "$T/root" "$T/run"
+	mkdir -p "$T/root/dir" "$T/root/private"
+	chmod 755 "$T"
+	chmod 1777 "$T/root"
+	chmod 700 "$T/root/private"
+	echo secret >"$T/root/private/secret"
+	echo root >"$T/root/rootfile"
+	"$B/shuntd" --root "$T/root" --socket "$T/run/fs.sock" --log info $ARGS 2>"$T/server.log" &
+	PID=$!
+	for _ in $(seq 50); do [ -S "$T/run/fs.sock" ] && break; sleep 0.05; done
+	[ -S "$T/run/fs.sock" ] || bad "socket never appeared"
+	[ "$(stat -c %a "$T/run")" = 700 ] || bad "socket dir mode $(stat -c %a "$T/run")"
 
-if ! timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >"$T/client.out" 2>&1; then
-	bad "client reported mismatches"
-fi
-cat "$T/client.out"
-[ ! -e "$T/root/dir" ] || bad "client's rmdir did not reach the root"
+	if ! timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >"$T/client.out" 2>&1; then
+		bad "client reported mismatches"
+	fi
+	[ -z "$ARGS" ] && cat "$T/client.out"
+	[ ! -e "$T/root/dir" ] || bad "client's rmdir did not reach the root"
 
-# A second client runs while the first server keeps going (sessions end cleanly).
-timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >/dev/null 2>&1 && bad "second run should fail: dir is gone"
-mkdir -p "$T/root/dir"
-timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >/dev/null 2>&1 || bad "second client"
+	# A second client runs while the first server keeps going (sessions end cleanly).
+	timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >/dev/null 2>&1 && bad "second run should fail: dir is gone"
+	mkdir -p "$T/root/dir"
+	timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" >/dev/null 2>&1 || bad "second client"
 
-# Families, a hostile client, locks, and an unprivileged client (root server
-# switches to the client's fsuid/fsgid/groups).
-for m in family hostile locks pcfill pcext; do
-	SMOKE_ROOT="$T/root" timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" $m >"$T/$m.out" 2>&1 || bad "scenario $m"
-	tail -n 3 "$T/$m.out"
+	# Families, a hostile client, locks, and an unprivileged client (root server
+	# switches to the client's fsuid/fsgid/groups).
+	for m in family hostile locks pcfill pcext; do
+		SMOKE_ROOT="$T/root" timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" $m >"$T/$m.out" 2>&1 || bad "scenario $m"
+		tail -n 3 "$T/$m.out"
+	done
+	if [ "$(id -u)" = 0 ]; then
+		chmod 711 "$T/run"
+		timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups "$B/tests/fs_client_smoke" "$T/run/fs.sock" perms \
+			>"$T/perms.out" 2>&1 || bad "scenario perms (uid 65534)"
+		tail -n 3 "$T/perms.out"
+	fi
+
+	kill -TERM "$PID"
+	for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$PID" 2>/dev/null && bad "shuntd ignored SIGTERM"
+	wait "$PID" 2>/dev/null
+	PID=
+	[ -e "$T/run/fs.sock" ] && bad "socket not unlinked on SIGTERM"
+	grep -q "session 0 start" "$T/server.log" || bad "no session log line"
+	grep -q "fs_op_open" "$T/server.log" || bad "no counters at exit"
+	[ -z "$ARGS" ] && cat "$T/server.log"
 done
-if [ "$(id -u)" = 0 ]; then
-	chmod 711 "$T/run"
-	timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups "$B/tests/fs_client_smoke" "$T/run/fs.sock" perms \
-		>"$T/perms.out" 2>&1 || bad "scenario perms (uid 65534)"
-	tail -n 3 "$T/perms.out"
-fi
-
-kill -TERM "$PID"
-for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
-kill -0 "$PID" 2>/dev/null && bad "shuntd ignored SIGTERM"
-wait "$PID" 2>/dev/null
-PID=
-[ -e "$T/run/fs.sock" ] && bad "socket not unlinked on SIGTERM"
-grep -q "session 0 start" "$T/server.log" || bad "no session log line"
-grep -q "fs_op_open" "$T/server.log" || bad "no counters at exit"
-cat "$T/server.log"
 
 # Bad root: a clear error, non-zero status.
 if "$B/shuntd" --root "$T/nope" --socket "$T/run/x.sock" 2>"$T/err.log"; then bad "bad root accepted"; fi
