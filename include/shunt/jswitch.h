@@ -6,12 +6,12 @@
  *   n = SHUNT_JSW_CALL(be_read, ops->read, fd, buf, len);        (the hot call)
  *
  * How a call flows. The call site makes a *direct* call to its slot, a
- * 64-byte piece of code in the section shunt_jsw_slots, and passes the target
- * as one extra trailing argument (in the next free argument register, or on
- * the stack for a 6-argument site). The slot jumps to the site's current
- * body; a body compares the target with up to SHUNT_JSW_MAX_TARGETS learned
- * addresses and jumps straight to the match, else to the fallback (a
- * retpoline on the target, or the learning stub). Before the runtime starts,
+ * 512-byte piece of code in the section shunt_jsw_slots, and passes the
+ * target as one extra trailing argument (in the next free argument register,
+ * or on the stack for a 6-argument site). The slot compares the target with
+ * up to SHUNT_JSW_MAX_TARGETS learned addresses and jumps straight to the
+ * match, else to the fallback (a retpoline on the target, or the learning
+ * stub). Before the runtime starts,
  * and with SHUNT_JSW=off, the slot jumps to a plain retpoline: a site works
  * from the first instruction of the process. Patching is described in
  * runtime/jswitch/README.md.
@@ -30,10 +30,10 @@
 
 #include <stdint.h>
 
-#define SHUNT_JSW_MAX_TARGETS 4  /* compare-and-jump entries per body */
+#define SHUNT_JSW_MAX_TARGETS 4  /* compare-and-jump entries per slot */
 #define SHUNT_JSW_LEARN_SLOTS 8  /* distinct targets a profile can hold */
 #define SHUNT_JSW_MAX_SITES 128  /* sites one process can have */
-#define SHUNT_JSW_SLOT_SIZE 64
+#define SHUNT_JSW_SLOT_SIZE 512
 
 /* The kernel's struct rseq_cs (linux/rseq.h), kept here so that users of
  * this header need no kernel headers. */
@@ -59,7 +59,7 @@ struct shunt_jsw_site {
 	void *slot;             /* the slot's address (the call site calls it) */
 	uint32_t argloc;        /* target's location: 0-5 argument register, 6 stack */
 	uint32_t idx;           /* position in the section, set at start-up */
-	struct shunt_jsw_rseq_cs cs;   /* covers the body pool; abort -> slot */
+	struct shunt_jsw_rseq_cs cs;   /* covers the slot's two copies; abort -> slot */
 	struct shunt_jsw_learn learn[SHUNT_JSW_LEARN_SLOTS];
 	uint64_t learn_overflow;       /* profile calls that found no free entry */
 	uintptr_t targets[SHUNT_JSW_MAX_TARGETS]; /* installed chain, for readers */

@@ -1,22 +1,22 @@
-/* Machine code for slots and bodies (x86-64). Writes only through the
- * read-write alias (jsw_slot_rw, jsw_body_rw), computing displacements from
- * the executable addresses. Registers: a body may clobber r10, r11 and the
- * flags only (neither carries an argument in the SysV ABI); the target
- * arrives as the trailing argument at s->argloc.
+/* Machine code for slots (x86-64). Writes only through the read-write alias
+ * (jsw_slot_rw), computing displacements from the executable addresses.
+ * Registers: generated code may clobber r10, r11 and the flags only (neither
+ * carries an argument in the SysV ABI); the target arrives as the trailing
+ * argument at s->argloc.
  *
- * Slot (64 bytes, at a fixed address the call site calls directly):
- *    0  lea  r11, [rip + s->cs]        ; rseq: this thread is entering a body
- *    7  mov  fs:[rseq + 8], r11        ; struct rseq.rseq_cs
- *   16  jmp  body                      ; the only bytes ever rewritten: one
- *   21  int3 x3                        ;   aligned 8-byte store of 16..23
- *   24  .long RSEQ_SIG
- *   28  jmp  slot                      ; abort handler: dispatch again
- * Without rseq, offset 0 is `jmp 16`.
- *
- * Body (in the pool, which is the rseq critical section):
- *   for each target T:  lea r11,[rip+T]; cmp ARG,r11; jne 1f; COUNT; jmp T; 1:
- *   fallback:           COUNT; mov r11,ARG; jmp thunk_r11
- *                  or   COUNT; lea r11,[rip+site]; mov r10,ARG; jmp learn_stub */
+ * Slot (512 bytes, at a fixed address the call site calls directly):
+ *     0  lea  r11, [rip + s->cs]     ; rseq: this thread may enter a copy
+ *     7  mov  fs:[rseq + 8], r11     ; struct rseq.rseq_cs
+ *    16  selector, 8 bytes           ; nopl (fall into A) | jmp B | jmp cold
+ *    24  copy A (236 bytes)          ; the chain; A and B are the rseq
+ *   260  copy B (236 bytes)          ;   critical section of this slot
+ *   496  .long RSEQ_SIG
+ *   500  jmp  slot                   ; abort handler: dispatch again
+ * A copy, for each target T:  lea r11,[rip+T]; cmp ARG,r11; jne 1f; COUNT; jmp T; 1:
+ *   then the fallback:        COUNT; mov r11,ARG; jmp thunk_r11
+ *                        or   COUNT; lea r11,[rip+site]; mov r10,ARG; jmp learn_stub
+ * Steady state runs copy A by falling through the selector: one taken
+ * branch (to the target) more than a direct call. */
 #include "jsw.h"
 #include "../common/atomics.h"
 
@@ -110,64 +110,70 @@ uintptr_t jsw_cold_entry(const struct shunt_jsw_site *s)
 
 int jsw_reachable(uintptr_t t)
 {
-	/* Every rel32 in a body ends within the pool. */
+	/* Every rel32 in a copy ends within the slot pages. */
 	const intptr_t lim = 0x7fff0000;
-	intptr_t a = (intptr_t)(t - jsw_area.pool_rx);
-	intptr_t b = (intptr_t)(t - (jsw_area.pool_rx + jsw_area.pool_len));
+	intptr_t a = (intptr_t)(t - jsw_area.slots_rx);
+	intptr_t b = (intptr_t)(t - (jsw_area.slots_rx + jsw_area.slots_len));
 	return a > -lim && a < lim && b > -lim && b < lim;
 }
 
-static uint64_t jmp_word(uintptr_t slot, uintptr_t to)
+static const unsigned char nop8[8] = { 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+static uint64_t selector_word(uintptr_t slot, int which, uintptr_t cold)
 {
-	int32_t d = (int32_t)(intptr_t)(to - (slot + 21));
-	uint64_t w = 0xe9;
+	uint64_t w;
+	if (which == JSW_COPY_A) {
+		memcpy(&w, nop8, 8);
+		return w;
+	}
+	uintptr_t to = which == JSW_COPY_B ? slot + JSW_SLOT_B : cold;
+	int32_t d = (int32_t)(intptr_t)(to - (slot + JSW_SLOT_SEL + 5));
+	w = 0xe9;
 	w |= (uint64_t)(uint32_t)d << 8;
 	w |= 0xccccccull << 40;
 	return w;
 }
 
-void jsw_emit_slot(struct shunt_jsw_site *s, uintptr_t to)
+void jsw_emit_slot(struct shunt_jsw_site *s)
 {
 	uintptr_t slot = (uintptr_t)s->slot;
 	unsigned char buf[SHUNT_JSW_SLOT_SIZE];
 	struct emit e = { buf, slot, 0 };
 	memset(buf, 0xcc, sizeof(buf));
-	if (jsw_sync.have_rseq) {
-		s->cs.version = 0;
-		s->cs.flags = 0;
-		s->cs.start_ip = jsw_area.pool_rx;
-		s->cs.post_commit_offset = jsw_area.pool_len;
-		s->cs.abort_ip = slot + 28;
-		lea_r11_rip(&e, (uintptr_t)&s->cs);
-		/* mov fs:[rseq + 8], r11 */
-		b1(&e, 0x64); b1(&e, 0x4c); b1(&e, 0x89); b1(&e, 0x1c); b1(&e, 0x25);
-		b4(&e, (uint32_t)(int32_t)(jsw_sync.rseq_offset + 8));
-	} else {
-		b1(&e, 0xeb); b1(&e, 0x0e); /* jmp +14 -> offset 16 */
-	}
-	uint64_t w = jmp_word(slot, to);
-	memcpy(buf + 16, &w, 8);
-	e.len = 24;
+	s->cs.version = 0;
+	s->cs.flags = 0;
+	s->cs.start_ip = slot + JSW_SLOT_A;
+	s->cs.post_commit_offset = JSW_SLOT_SIG - JSW_SLOT_A;
+	s->cs.abort_ip = slot + JSW_SLOT_SIG + 4;
+	lea_r11_rip(&e, (uintptr_t)&s->cs);
+	/* mov fs:[rseq + 8], r11 */
+	b1(&e, 0x64); b1(&e, 0x4c); b1(&e, 0x89); b1(&e, 0x1c); b1(&e, 0x25);
+	b4(&e, (uint32_t)(int32_t)(jsw_sync.rseq_offset + 8));
+	uint64_t w = selector_word(slot, JSW_COPY_COLD, jsw_cold_entry(s));
+	memcpy(buf + JSW_SLOT_SEL, &w, 8);
+	e.len = JSW_SLOT_SIG;
 	b4(&e, RSEQ_SIG_X86);
 	jmp(&e, slot);
 	/* Offset 0 stays an instruction boundary in every version (the image's
-	 * cold slot is one jmp there), so one copy replaces another safely. */
+	 * cold slot is one jmp there), so the copy replaces the image's page
+	 * safely. */
 	memcpy(jsw_slot_rw(slot), buf, sizeof(buf));
 }
 
-void jsw_retarget_slot(struct shunt_jsw_site *s, uintptr_t to)
+void jsw_select(struct shunt_jsw_site *s, int which)
 {
 	uintptr_t slot = (uintptr_t)s->slot;
-	/* One aligned 8-byte store: an instruction fetch sees the old jmp or
-	 * the new one, never a mix (the way JITs patch live call sites). The
-	 * caller then serialises every thread with membarrier SYNC_CORE. */
-	store_release((uint64_t *)jsw_slot_rw(slot + 16), jmp_word(slot, to));
+	/* One aligned 8-byte store: an instruction fetch sees the old selector
+	 * or the new one, never a mix (the way JITs patch live call sites).
+	 * The caller serialises every core with membarrier SYNC_CORE. */
+	store_release((uint64_t *)jsw_slot_rw(slot + JSW_SLOT_SEL), selector_word(slot, which, jsw_cold_entry(s)));
 }
 
-int jsw_emit_body(int b, const struct shunt_jsw_site *s, const struct jsw_body_spec *spec)
+int jsw_emit_copy(struct shunt_jsw_site *s, int which, const struct jsw_chain_spec *spec)
 {
-	unsigned char buf[JSW_BODY_SIZE];
-	struct emit e = { buf, jsw_body_rx(b), 0 };
+	unsigned char buf[JSW_COPY_SIZE + 64];
+	uintptr_t at = (uintptr_t)s->slot + (which == JSW_COPY_A ? JSW_SLOT_A : JSW_SLOT_B);
+	struct emit e = { buf, at, 0 };
 	unsigned loc = s->argloc, idx = s->idx;
 	memset(buf, 0xcc, sizeof(buf));
 	if (spec->n > SHUNT_JSW_MAX_TARGETS)
@@ -177,11 +183,11 @@ int jsw_emit_body(int b, const struct shunt_jsw_site *s, const struct jsw_body_s
 		lea_r11_rip(&e, t);
 		cmp_arg_r11(&e, loc);
 		b1(&e, 0x75); /* jne rel8 over the hit path */
-		size_t at = e.len;
+		size_t rel = e.len;
 		b1(&e, 0);
 		count(&e, idx, i);
 		jmp(&e, t);
-		buf[at] = (unsigned char)(e.len - at - 1);
+		buf[rel] = (unsigned char)(e.len - rel - 1);
 	}
 	if (spec->learn) {
 		count(&e, idx, JSW_CTR_LEARN);
@@ -193,8 +199,8 @@ int jsw_emit_body(int b, const struct shunt_jsw_site *s, const struct jsw_body_s
 		mov_rx_arg(&e, 3, loc);
 		jmp(&e, (uintptr_t)shunt_jsw_thunk_r11);
 	}
-	if (e.len > JSW_BODY_SIZE)
-		return -E2BIG; /* cannot happen: 4 * 47 + 40 < 256 */
-	memcpy(jsw_body_rw(b), buf, JSW_BODY_SIZE);
+	if (e.len > JSW_COPY_SIZE)
+		return -E2BIG; /* cannot happen: 4 * 47 + 45 <= 236 */
+	memcpy(jsw_slot_rw(at), buf, JSW_COPY_SIZE);
 	return (int)e.len;
 }

@@ -1,7 +1,7 @@
 /* Jump switches inside the runtime: prototypes grouped by the file that
  * defines them. The call-site API is include/shunt/jswitch.h; how patching
  * stays safe is in README.md next to this file. Return convention: 0 or
- * -errno; body indices are >= 0 or -errno. */
+ * -errno. */
 #ifndef SHUNT_JSW_H
 #define SHUNT_JSW_H
 
@@ -44,7 +44,7 @@ void shunt_jsw_cold_arg6(void);
 
 /* ---- sync.c: membarrier and rseq ---- */
 struct jsw_sync {
-	int have_rseq;       /* glibc registered rseq: bodies can be reused */
+	int have_rseq;       /* glibc registered rseq: slots can be patched */
 	long rseq_offset;    /* struct rseq from the thread pointer */
 	int have_sync_core;  /* registered for PRIVATE_EXPEDITED_SYNC_CORE */
 };
@@ -53,7 +53,7 @@ int jsw_sync_register(void);
 /* Every thread of the process runs a core-serialising instruction before
  * it next runs user code. */
 int jsw_sync_cores(void);
-/* Every thread inside an rseq critical section (a body) is sent to its
+/* Every thread inside an rseq critical section (a slot's copies) is sent to its
  * abort handler (its slot) before this returns. */
 int jsw_sync_rseq(void);
 
@@ -69,58 +69,52 @@ int jsw_counters_init(void);
 uint64_t jsw_counter_sum(unsigned site, unsigned k);
 void jsw_counters_reset(void);
 
-/* ---- area.c: the memfd that holds slots and bodies, mapped twice ---- */
-#define JSW_BODY_SIZE 256
-#define JSW_POOL_BODIES 512
+/* ---- area.c: the memfd that holds the slot pages, mapped twice ---- */
 struct jsw_area {
 	int fd;
 	uintptr_t slots_rx;  /* page-aligned start of the slot pages (in the image) */
 	size_t slots_len;
-	uintptr_t pool_rx;   /* the body pool, executable alias */
-	size_t pool_len;
-	unsigned char *rw;   /* writable alias: [slot pages | pool] */
+	unsigned char *rw;   /* writable alias of the same pages */
 	int ready;
 };
 extern struct jsw_area jsw_area;
 int jsw_area_init(void);
-/* Before fork (lock held): snapshot the memfd for the child. */
-int jsw_area_fork_prepare(void);
-/* After fork: a private memfd with the same contents, mapped at the same
- * addresses (the child is single-threaded). */
-int jsw_area_fork_child(void);
 /* Switch the image's slot pages over to the memfd copy. */
 int jsw_area_map_slots(void);
+/* Before fork (lock held): snapshot the memfd for the child. */
+int jsw_area_fork_prepare(void);
+/* After fork: a private memfd with the snapshot, mapped at the same
+ * addresses (the child is single-threaded). */
+int jsw_area_fork_child(void);
 static inline unsigned char *jsw_slot_rw(uintptr_t rx)
 {
 	return jsw_area.rw + (rx - jsw_area.slots_rx);
 }
-int jsw_body_alloc(void);
-uintptr_t jsw_body_rx(int b);
-unsigned char *jsw_body_rw(int b);
-/* A body no slot points at any more; reusable after jsw_bodies_reclaim(). */
-void jsw_body_retire(int b);
-unsigned jsw_bodies_retired(void);
-/* Call only after the slots stopped pointing at retired bodies and
- * jsw_sync_cores() + jsw_sync_rseq() returned. */
-void jsw_bodies_reclaim(void);
-unsigned jsw_bodies_free(void);
 
-/* ---- codegen.c: x86-64 code for slots and bodies ---- */
-struct jsw_body_spec {
+/* ---- codegen.c: x86-64 code for slots ---- */
+#define JSW_SLOT_SEL 16    /* the 8-byte selector */
+#define JSW_SLOT_A 24      /* copy A: the selector falls through into it */
+#define JSW_SLOT_B 260     /* copy B */
+#define JSW_SLOT_SIG 496   /* rseq signature, then the abort handler */
+#define JSW_COPY_SIZE 236
+_Static_assert(JSW_SLOT_B - JSW_SLOT_A == JSW_COPY_SIZE && JSW_SLOT_SIG - JSW_SLOT_B == JSW_COPY_SIZE, "slot layout");
+_Static_assert(JSW_SLOT_SIG + 9 <= SHUNT_JSW_SLOT_SIZE, "slot layout");
+enum { JSW_COPY_COLD = 0, JSW_COPY_A = 1, JSW_COPY_B = 2 };
+struct jsw_chain_spec {
 	uintptr_t targets[SHUNT_JSW_MAX_TARGETS];
 	unsigned n;
 	int learn;       /* fallback goes through the learning stub */
 };
 /* The cold entry a site starts with. */
 uintptr_t jsw_cold_entry(const struct shunt_jsw_site *s);
-/* Whether a direct jump from the pool reaches target (rel32). */
+/* Whether a direct jump from the slot pages reaches target (rel32). */
 int jsw_reachable(uintptr_t target);
-/* Write a slot: save the rseq critical section, jump to `to`. */
-void jsw_emit_slot(struct shunt_jsw_site *s, uintptr_t to);
-/* Redirect an emitted slot with one aligned 8-byte store. */
-void jsw_retarget_slot(struct shunt_jsw_site *s, uintptr_t to);
-/* Write body b for site s; returns its length or -E2BIG. */
-int jsw_emit_body(int b, const struct shunt_jsw_site *s, const struct jsw_body_spec *spec);
+/* Write a whole slot (selector on the cold entry), before mapping. */
+void jsw_emit_slot(struct shunt_jsw_site *s);
+/* Write copy A or B of a slot's chain; its length or -E2BIG. */
+int jsw_emit_copy(struct shunt_jsw_site *s, int which, const struct jsw_chain_spec *spec);
+/* Point the selector at a copy or the cold entry: one aligned 8-byte store. */
+void jsw_select(struct shunt_jsw_site *s, int which);
 
 /* ---- learn.c: the profile written by the learning stub ---- */
 void jsw_learn_record(struct shunt_jsw_site *s, uintptr_t target);
@@ -147,9 +141,10 @@ struct jsw_target_stat {
 	uint64_t hits;
 };
 struct jsw_state {
-	int body;                   /* installed body, -1 for the cold entry */
+	int active;                 /* JSW_COPY_*: what the selector runs */
+	int quiet;                  /* no thread can be in either copy */
 	enum jsw_site_mode mode;
-	struct jsw_body_spec spec;  /* what the installed body does */
+	struct jsw_chain_spec spec;  /* what the active copy does */
 	uint64_t snap[JSW_CTR_PER_SITE];            /* counter sums seen so far */
 	uint64_t learn_snap[SHUNT_JSW_LEARN_SLOTS]; /* learn counts seen so far */
 	uint64_t patches;
@@ -165,8 +160,11 @@ extern struct jsw_state jsw_states[SHUNT_JSW_MAX_SITES];
 /* Fold the counters since the last call into the totals; fills the deltas
  * of the chain (d[0..3]), fallbacks (d[4]) and learn calls (d[5]). */
 void jsw_state_account(unsigned idx, uint64_t d[JSW_CTR_PER_SITE]);
-/* Install a new body (or the cold entry with spec NULL); 0 or -errno. */
-int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_body_spec *spec);
+/* Install a new chain (or the cold entry with spec NULL); 0 or -errno.
+ * The site may run copy B until jsw_state_settle(). */
+int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_chain_spec *spec);
+/* Move every site back onto copy A and leave copy B unreachable. */
+void jsw_state_settle(void);
 void jsw_state_reset_all(void);
 
 /* ---- worker.c: the update thread ---- */

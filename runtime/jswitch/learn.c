@@ -27,7 +27,7 @@ void jsw_learn_record(struct shunt_jsw_site *s, uintptr_t target)
 
 void jsw_learn_reset(struct shunt_jsw_site *s)
 {
-	/* Only the worker resets, and only while no body leads to the stub
+	/* Only the worker resets, and only while no chain leads to the stub
 	 * or right before one will; a recorder racing with this may leave a
 	 * stray count, which only steers the next decision. */
 	for (unsigned i = 0; i < SHUNT_JSW_LEARN_SLOTS; i++) {

@@ -35,9 +35,9 @@ static void cand_add(struct cand *c, unsigned *n, uintptr_t t, uint64_t count)
 	(*n)++;
 }
 
-static int profile_again(unsigned idx, const struct jsw_body_spec *keep)
+static int profile_again(unsigned idx, const struct jsw_chain_spec *keep)
 {
-	struct jsw_body_spec spec = *keep;
+	struct jsw_chain_spec spec = *keep;
 	spec.learn = 1;
 	jsw_learn_reset(&__start_shunt_jsw_sites[idx]);
 	jsw_states[idx].wait = 0;
@@ -46,7 +46,7 @@ static int profile_again(unsigned idx, const struct jsw_body_spec *keep)
 
 static int to_fallback(unsigned idx, unsigned wait)
 {
-	struct jsw_body_spec spec = { .n = 0, .learn = 0 };
+	struct jsw_chain_spec spec = { .n = 0, .learn = 0 };
 	jsw_states[idx].wait = wait;
 	return jsw_state_install(idx, JSW_SITE_FALLBACK, &spec) == 0;
 }
@@ -80,7 +80,7 @@ static int decide_profile(unsigned idx)
 			c[j] = c[j - 1];
 			c[j - 1] = t;
 		}
-	struct jsw_body_spec spec = { .n = 0, .learn = 0 };
+	struct jsw_chain_spec spec = { .n = 0, .learn = 0 };
 	uint64_t covered = 0;
 	for (unsigned i = 0; i < n && spec.n < SHUNT_JSW_MAX_TARGETS; i++) {
 		if (!c[i].count || !jsw_reachable(c[i].target))
@@ -111,14 +111,14 @@ int jsw_policy_pass(unsigned idx)
 			st->wait--;
 			return 0;
 		}
-		return profile_again(idx, &(struct jsw_body_spec){ .n = 0 });
+		return profile_again(idx, &(struct jsw_chain_spec){ .n = 0 });
 	case JSW_SITE_PROFILE:
 		for (unsigned i = 0; i < st->spec.n; i++)
 			st->acc[i] += d[i];
 		return decide_profile(idx);
 	case JSW_SITE_STEADY: {
 		if (jsw_tune.force_repatch) {
-			struct jsw_body_spec spec = st->spec;
+			struct jsw_chain_spec spec = st->spec;
 			return jsw_state_install(idx, JSW_SITE_STEADY, &spec) == 0;
 		}
 		/* Decide on at least min_calls calls, however many passes

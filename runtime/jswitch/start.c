@@ -24,12 +24,6 @@ static unsigned nsites_used(void)
 	return n > SHUNT_JSW_MAX_SITES ? SHUNT_JSW_MAX_SITES : n;
 }
 
-static void reclaim_now(void)
-{
-	if (jsw_bodies_retired() && jsw_sync.have_rseq && jsw_sync_cores() == 0 && jsw_sync_rseq() == 0)
-		jsw_bodies_reclaim();
-}
-
 static int snapshot_ok;
 static void atfork_prepare(void)
 {
@@ -52,8 +46,6 @@ static void atfork_child(void)
 		return;
 	}
 	jsw_sync_register();
-	/* No other thread can be inside a body: reuse retired ones at once. */
-	jsw_bodies_reclaim();
 	if (jsw_mode_current == JSW_ON)
 		jsw_worker_start(period_current);
 }
@@ -76,7 +68,7 @@ static void register_once(void)
 	for (unsigned i = 0; i < n; i++) {
 		__start_shunt_jsw_sites[i].idx = i;
 		if (i < SHUNT_JSW_MAX_SITES)
-			jsw_states[i].body = -1;
+			jsw_states[i].quiet = 1; /* copies A and B never ran */
 	}
 	if (n > SHUNT_JSW_MAX_SITES)
 		log_warn("jump switches: %u sites, only the first %u are patched", n, SHUNT_JSW_MAX_SITES);
@@ -92,11 +84,15 @@ static int map_once(void)
 	int r;
 	if (slots_mapped)
 		return 0;
-	if ((r = jsw_sync_register()) < 0 || (r = jsw_counters_init()) < 0 || (r = jsw_area_init()) < 0)
+	if ((r = jsw_sync_register()) < 0)
+		return r;
+	if (!jsw_sync.have_rseq)
+		return -ENOSYS; /* nothing could ever be patched: map nothing */
+	if ((r = jsw_counters_init()) < 0 || (r = jsw_area_init()) < 0)
 		return r;
 	for (unsigned i = 0; i < nsites_used(); i++) {
 		struct shunt_jsw_site *s = &__start_shunt_jsw_sites[i];
-		jsw_emit_slot(s, jsw_cold_entry(s));
+		jsw_emit_slot(s);
 	}
 	if ((r = jsw_area_map_slots()) < 0)
 		return r;
@@ -113,27 +109,33 @@ static int start_locked(enum jsw_mode mode)
 		if (slots_mapped)
 			for (unsigned i = 0; i < n; i++)
 				jsw_state_install(i, JSW_SITE_COLD, NULL);
-		reclaim_now();
+		jsw_state_settle();
 		return 0;
 	}
 	int r = map_once();
+	if (r == -ENOSYS) {
+		log_warn("jump switches: no rseq (glibc.pthread.rseq=0?): a replaced copy could never be proven "
+			 "unreachable, so sites stay plain retpolines");
+		return r;
+	}
 	if (r < 0) {
 		log_warn("jump switches: cannot map the trampoline area (errno %d): sites stay plain retpolines", -r);
 		return r;
 	}
-	/* Back to a clean profile: cold first, so no body counts into the
-	 * counters being cleared, then the mode's first body. */
+	/* Back to a clean profile: cold first, so no chain counts into the
+	 * counters being cleared, then the mode's first chain. */
 	for (unsigned i = 0; i < n; i++)
 		jsw_state_install(i, JSW_SITE_COLD, NULL);
-	reclaim_now();
+	jsw_state_settle();
 	jsw_counters_reset();
 	jsw_state_reset_all();
-	struct jsw_body_spec learn_all = { .n = 0, .learn = 1 };
+	struct jsw_chain_spec learn_all = { .n = 0, .learn = 1 };
 	for (unsigned i = 0; i < n; i++) {
 		r = jsw_state_install(i, mode == JSW_LEARN ? JSW_SITE_LEARN : JSW_SITE_PROFILE, &learn_all);
 		if (r < 0)
 			return r;
 	}
+	jsw_state_settle();
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* The runtime's private per-site state, and the one place a site's slot is
- * redirected: counting what the old body saw, writing the new body,
- * serialising, switching, retiring. Worker lock held throughout. */
+ * redirected: counting what the old chain saw, writing the unreachable copy,
+ * serialising, switching the selector, and settling back onto copy A.
+ * Worker lock held throughout. */
 #include "jsw.h"
 #include "../common/atomics.h"
 #include "../common/stats.h"
@@ -33,8 +34,8 @@ void jsw_state_account(unsigned idx, uint64_t d[JSW_CTR_PER_SITE])
 		d[k] = cur - st->snap[k];
 		st->snap[k] = cur;
 	}
-	/* Chain counter i belongs to the installed body's i-th target (a thread
-	 * still in a just-replaced body may misfile a count or two). */
+	/* Chain counter i belongs to the active chain's i-th target (a thread
+	 * still in a just-replaced copy may misfile a count or two). */
 	for (unsigned i = 0; i < st->spec.n; i++) {
 		tstat_add(st, st->spec.targets[i], d[i]);
 		hits += d[i];
@@ -46,30 +47,79 @@ void jsw_state_account(unsigned idx, uint64_t d[JSW_CTR_PER_SITE])
 	STAT_ADD(jsw_fallbacks, fb);
 }
 
-int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_body_spec *spec)
+static unsigned nsites_used(void)
+{
+	unsigned n = jsw_nsites();
+	return n > SHUNT_JSW_MAX_SITES ? SHUNT_JSW_MAX_SITES : n;
+}
+
+/* Every core has serialised and no thread is inside any slot's copies:
+ * whatever a selector stopped pointing at is now unreachable. */
+static int barrier(void)
+{
+	return jsw_sync_cores() == 0 && jsw_sync_rseq() == 0 ? 0 : -EIO;
+}
+
+void jsw_state_settle(void)
+{
+	unsigned n = nsites_used();
+	int any = 0;
+	for (unsigned i = 0; i < n; i++)
+		any |= jsw_states[i].active == JSW_COPY_B || !jsw_states[i].quiet;
+	if (!any || barrier() < 0)
+		return;
+	/* Copy A is unreachable now: give it B's chain, then fall into it. */
+	int moved = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct jsw_state *st = &jsw_states[i];
+		if (st->active == JSW_COPY_B) {
+			jsw_emit_copy(&__start_shunt_jsw_sites[i], JSW_COPY_A, &st->spec);
+			moved = 1;
+		}
+	}
+	if (moved) {
+		jsw_sync_cores(); /* no core keeps bytes it fetched from A before */
+		for (unsigned i = 0; i < n; i++)
+			if (jsw_states[i].active == JSW_COPY_B) {
+				jsw_select(&__start_shunt_jsw_sites[i], JSW_COPY_A);
+				jsw_states[i].active = JSW_COPY_A;
+			}
+		if (barrier() < 0)
+			return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		jsw_states[i].quiet = 1;
+}
+
+int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_chain_spec *spec)
 {
 	struct shunt_jsw_site *s = &__start_shunt_jsw_sites[idx];
 	struct jsw_state *st = &jsw_states[idx];
 	uint64_t d[JSW_CTR_PER_SITE];
-	uintptr_t to;
-	int b = -1;
 
+	if (spec && !jsw_sync.have_rseq)
+		return -ENOSYS; /* no way to know a copy is unreachable: never patch */
+	if (st->active == JSW_COPY_B || (st->active == JSW_COPY_COLD && !st->quiet))
+		jsw_state_settle(); /* the copy to write may still be running */
+	if (st->active == JSW_COPY_B || (st->active == JSW_COPY_COLD && !st->quiet))
+		return -EIO;
 	jsw_state_account(idx, d);
-	if (spec) {
-		b = jsw_body_alloc();
-		if (b < 0)
-			return b;
-		jsw_emit_body(b, s, spec);
-		/* The body may reuse memory some core executed before: make every
-		 * core drop what it fetched before the slot can lead there. */
-		jsw_sync_cores();
-		to = jsw_body_rx(b);
+	if (!spec) {
+		jsw_select(s, JSW_COPY_COLD);
+		st->active = JSW_COPY_COLD;
+		st->quiet = 0;
 	} else {
-		to = jsw_cold_entry(s);
+		/* Write the unreachable copy (B when A runs; A when the site is
+		 * cold and quiet), make every core drop what it fetched from it
+		 * before, then switch the selector to it. */
+		int to = st->active == JSW_COPY_A ? JSW_COPY_B : JSW_COPY_A;
+		jsw_emit_copy(s, to, spec);
+		jsw_sync_cores();
+		jsw_select(s, to);
+		st->active = to;
+		if (to == JSW_COPY_B)
+			st->quiet = 0;
 	}
-	jsw_retarget_slot(s, to);
-	jsw_body_retire(st->body);
-	st->body = b;
 	st->mode = mode;
 	if (spec)
 		st->spec = *spec;
@@ -89,12 +139,13 @@ int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_bo
 
 void jsw_state_reset_all(void)
 {
-	unsigned n = jsw_nsites();
-	for (unsigned i = 0; i < n && i < SHUNT_JSW_MAX_SITES; i++) {
+	unsigned n = nsites_used();
+	for (unsigned i = 0; i < n; i++) {
 		struct jsw_state *st = &jsw_states[i];
-		int body = st->body;
+		int active = st->active, quiet = st->quiet;
 		memset(st, 0, sizeof(*st));
-		st->body = body;
+		st->active = active;
+		st->quiet = quiet;
 		jsw_learn_reset(&__start_shunt_jsw_sites[i]);
 	}
 }

@@ -33,7 +33,7 @@ JSW_COLD(4, "mov %r8, %r11")
 JSW_COLD(5, "mov %r9, %r11")
 JSW_COLD(6, "mov 8(%rsp), %r11")
 
-/* Learning stub: entered by a jump from a body with r11 = site descriptor
+/* Learning stub: entered by a jump from a slot's chain with r11 = site descriptor
  * and r10 = target. Saves the argument registers (sites take integer-class
  * arguments only, so no vector registers), records, then takes the
  * retpoline. Entry rsp is 8 mod 16; nine pushes make it 0 mod 16 for the

@@ -37,8 +37,6 @@ int jsw_sync_register(void)
 			jsw_sync.rseq_offset = (long)__rseq_offset;
 		}
 	}
-	if (!jsw_sync.have_rseq)
-		log_info("jump switches: no rseq; retired bodies are never reused");
 	return 0;
 }
 

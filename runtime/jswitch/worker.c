@@ -1,6 +1,6 @@
 /* The update worker: a thread that wakes every jsw_period ms and runs one
- * pass (jsw_policy_pass on every site, then the barriers that let retired
- * bodies be reused). Also the worker lock, which every patch holds. Normal
+ * pass (jsw_policy_pass on every site, then settling every changed slot
+ * back onto its copy A). Also the worker lock, which every patch holds. Normal
  * libc is fine here; nothing in this file runs in a call path. */
 #include "jsw.h"
 #include "../common/atomics.h"
@@ -43,14 +43,9 @@ static int pass_locked(void)
 	if ((++pass_count & 15) == 0)
 		for (unsigned i = 0; i < n; i++)
 			jsw_states[i].flap /= 2;
-	/* Every slot that led to a retired body now leads elsewhere (the store
-	 * was made with the lock held, before this point). SYNC_CORE: no core
-	 * can still run a stale copy of a slot, so nothing new enters a retired
-	 * body. RSEQ: a thread that is inside one (running, preempted, or
-	 * interrupted by a signal) resumes at its slot's abort handler. After
-	 * both, no thread can execute a retired body: it may be rewritten. */
-	if (jsw_bodies_retired() && jsw_sync.have_rseq && jsw_sync_cores() == 0 && jsw_sync_rseq() == 0)
-		jsw_bodies_reclaim();
+	/* Sites moved to copy B this pass go back to copy A, and B becomes
+	 * unreachable again, before the lock is dropped (see state.c). */
+	jsw_state_settle();
 	return changed;
 }
 

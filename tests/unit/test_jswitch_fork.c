@@ -32,13 +32,15 @@ static int child(ino_t parent_ino)
 	if (fstat(jsw_area.fd, &st) || st.st_ino == parent_ino)
 		return 2; /* still sharing the parent's trampolines */
 	uint64_t before = jsw_site_patches(SHUNT_JSW_SITE_DESC(f_site));
-	for (long i = 0; i < 400000; i++) {
+	/* Keep calling (every result checked) until the child's own worker
+	 * has patched; give up after about 5 s. */
+	for (long i = 0; i < 400000 || jsw_site_patches(SHUNT_JSW_SITE_DESC(f_site)) == before; i++) {
 		unsigned j = 3 + (unsigned)(i >> 14) % 4;
 		if (SHUNT_JSW_CALL(f_site, fn2[j], i, 1) != MIX(j, i, 1))
 			return 3;
+		if ((i & 0xffff) == 0 && i > 0 && usleep(1000) == 0 && i > (5000l << 16))
+			return 4; /* the worker did not come back */
 	}
-	if (jsw_site_patches(SHUNT_JSW_SITE_DESC(f_site)) == before)
-		return 4; /* the worker did not come back */
 	return 0;
 }
 

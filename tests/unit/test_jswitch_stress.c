@@ -1,7 +1,8 @@
 /* Jump switches under load: threads call through two sites with targets
  * that keep changing while the worker rewrites every site on every pass,
- * as fast as it can (bodies are retired and reused continuously, so the
- * membarrier + rseq reuse protocol is exercised). Every result is checked. */
+ * as fast as it can (each patch rewrites copy B, switches to it, then
+ * rewrites copy A and switches back: the membarrier + rseq protocol that
+ * proves a copy unreachable runs continuously). Every result is checked. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -63,7 +64,7 @@ Test(jswitch_stress, changing_targets_while_patching, .timeout = 60)
 	jsw_tune.cooldown = 2;
 	jsw_tune.force_repatch = 1;
 	cr_assert_eq(jsw_start(JSW_ON, 0), 0); /* period 0: back-to-back passes */
-	cr_assert(jsw_sync.have_rseq, "rseq is available here: bodies must be reused");
+	cr_assert(jsw_sync.have_rseq, "rseq is available here (nothing should skip)");
 
 	static const uint32_t sets[] = { 0x01, 0x03, 0x0f, 0x02, 0xff, 0x30, 0x81, 0x0c, 0x01, 0xf0 };
 	__atomic_store_n(&phase, sets[0], __ATOMIC_RELAXED);
@@ -83,6 +84,5 @@ Test(jswitch_stress, changing_targets_while_patching, .timeout = 60)
 	cr_assert_eq(wrong, 0, "%llu of %llu calls reached the wrong function", (unsigned long long)wrong,
 		     (unsigned long long)calls);
 	cr_assert_gt(calls, 100000);
-	cr_assert_gt(patches, JSW_POOL_BODIES, "patched %llu times: more than the pool, so bodies were reused",
-		     (unsigned long long)patches);
+	cr_assert_gt(patches, 200, "patched only %llu times", (unsigned long long)patches);
 }
