@@ -234,7 +234,7 @@ struct fs_req;
 struct fs_pc_stats {
 	uint64_t hits, misses, uncacheable;
 };
-extern struct fs_pc_stats fs_pc_stats; /* racy counters: a report, not a truth */
+extern struct fs_pc_stats fs_pc_stats; /* relaxed atomic adds */
 extern bool fs_pc_enabled;
 extern uint64_t fs_data_epoch;
 int fs_pc_init(void);

@@ -199,13 +199,13 @@ int fs_pc_open(struct fs_req *r)
 	unsigned want = acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6;
 	if (!e || !dirs_searchable(e, &r->sess->creds) || !may(&e->leaf, &r->sess->creds, want, false)) {
 		pthread_mutex_unlock(&pc_lock);
-		fs_pc_stats.misses++;
+		fetch_add_relaxed(&fs_pc_stats.misses, 1);
 		return -EAGAIN; /* the slow path finds out exactly what happens */
 	}
 	struct fs_inode *ino = fs_inode_find(e->dev, e->ino);
 	if (!ino) {
 		pthread_mutex_unlock(&pc_lock);
-		fs_pc_stats.misses++;
+		fetch_add_relaxed(&fs_pc_stats.misses, 1);
 		return -EAGAIN; /* evicted: the slow path opens it again */
 	}
 	pthread_mutex_lock(&ino->lock);
@@ -218,7 +218,7 @@ int fs_pc_open(struct fs_req *r)
 	pthread_mutex_unlock(&pc_lock);
 	if (err) {
 		fs_inode_put(ino);
-		fs_pc_stats.misses++;
+		fetch_add_relaxed(&fs_pc_stats.misses, 1);
 		return -EAGAIN;
 	}
 
@@ -233,7 +233,7 @@ int fs_pc_open(struct fs_req *r)
 		fs_handle_put(hd);
 		return id;
 	}
-	fs_pc_stats.hits++;
+	fetch_add_relaxed(&fs_pc_stats.hits, 1);
 	r->cqe->aux0 = ino->cached ? ino->cache_id : 0;
 	r->cqe->aux1 = mode;
 	return id;
@@ -260,9 +260,9 @@ int fs_pc_stat(struct fs_req *r, struct shunt_stat *out)
 	if (ino)
 		fs_inode_put(ino);
 	if (err)
-		fs_pc_stats.misses++;
+		fetch_add_relaxed(&fs_pc_stats.misses, 1);
 	else
-		fs_pc_stats.hits++;
+		fetch_add_relaxed(&fs_pc_stats.hits, 1);
 	return err;
 }
 
@@ -380,7 +380,7 @@ void fs_pc_fill(const char *path, struct fs_inode *ino, int fd, int flags)
 	if (!ok) {
 		pthread_mutex_unlock(&pc_lock);
 		free(e);
-		fs_pc_stats.uncacheable++;
+		fetch_add_relaxed(&fs_pc_stats.uncacheable, 1);
 		return;
 	}
 	e->ndirs = nd;

@@ -57,8 +57,10 @@ static int serve_channel(struct fs_poller *p, struct fs_session *s, uint32_t ci,
 {
 	struct fs_chan_state *cs = &s->ch[ci];
 	struct shunt_chan_ctl *ctl = chan_ctl(s->shm, ci);
-	/* Racy peek at another poller's private head: only a hint. */
-	if (!chan_server_pending(ctl, load_relaxed(&cs->sq_head)))
+	/* A peek at the head as published in the ring (our private copy may
+	 * be another poller's to write). Only a hint: a client that scribbles
+	 * on it only delays its own commands. */
+	if (!chan_server_pending(ctl, load_acquire(&ctl->sq_head)))
 		return 0;
 	uint32_t zero = 0;
 	if (!cas_acq_rel(&cs->busy, &zero, 1))
@@ -141,7 +143,7 @@ static bool set_need_wakeup(struct fs_poller *p, uint32_t v, bool recheck)
 			if (!s || !load_acquire(&s->ready))
 				continue;
 			for (uint32_t c = 0; c < s->nchan; c++)
-				if (chan_server_pending(chan_ctl(s->shm, c), load_relaxed(&s->ch[c].sq_head))) {
+				if (chan_server_pending(chan_ctl(s->shm, c), load_acquire(&chan_ctl(s->shm, c)->sq_head))) {
 					pending = true;
 					break;
 				}

@@ -48,6 +48,6 @@ void fs_stats_print(int fd)
 	put(fd, "  %s %llu\n", load_relaxed(&fs_stat_sessions_total), "sessions");
 	put(fd, "  %s %llu\n", sum.sleeps, "poller_sleeps");
 	put(fd, "  %s %llu\n", load_relaxed(&fs_cache_bytes), "cache_bytes");
-	put(fd, "  %s %llu\n", READ_ONCE(fs_pc_stats.hits), "path_cache_hits");
-	put(fd, "  %s %llu\n", READ_ONCE(fs_pc_stats.misses), "path_cache_misses");
+	put(fd, "  %s %llu\n", load_relaxed(&fs_pc_stats.hits), "path_cache_hits");
+	put(fd, "  %s %llu\n", load_relaxed(&fs_pc_stats.misses), "path_cache_misses");
 }
