@@ -144,6 +144,7 @@ void fs_inode_revalidate(struct fs_inode *ino, const struct shunt_stat *st);
 void fs_inode_reap_unlinked(void);
 /* Drop unreferenced caches above the memory budget, LRU first. */
 void fs_inode_trim(void);
+extern uint32_t fs_inode_lru_max;   /* unreferenced inodes kept */
 void fs_inode_table_lock(void);
 void fs_inode_table_unlock(void);
 void fs_inode_refresh_stat(struct fs_inode *ino, const struct shunt_stat *st); /* under ino->lock */

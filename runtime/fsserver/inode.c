@@ -14,13 +14,13 @@
 #include <unistd.h>
 
 #define NBUCKETS 4096u
-#define LRU_MAX 2048u
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fs_inode *buckets[NBUCKETS];
 static struct fs_inode *lru_head, *lru_tail; /* head = most recently released */
 static uint32_t nlru;
 static uint64_t next_cache_id;
+uint32_t fs_inode_lru_max = 2048; /* set from RLIMIT_NOFILE: each keeps up to 5 fds */
 
 void fs_inode_table_lock(void) { pthread_mutex_lock(&table_lock); }
 void fs_inode_table_unlock(void) { pthread_mutex_unlock(&table_lock); }
@@ -188,7 +188,7 @@ void fs_inode_put(struct fs_inode *i)
 			lru_tail = i;
 		nlru++;
 	}
-	bool trim = nlru > LRU_MAX || load_relaxed(&fs_cache_bytes) > fs_cache_budget;
+	bool trim = nlru > fs_inode_lru_max || load_relaxed(&fs_cache_bytes) > fs_cache_budget;
 	pthread_mutex_unlock(&table_lock);
 	if (trim)
 		fs_inode_trim();
@@ -199,7 +199,7 @@ void fs_inode_trim(void)
 	for (;;) {
 		pthread_mutex_lock(&table_lock);
 		struct fs_inode *i = lru_tail;
-		if (!i || (nlru <= LRU_MAX && load_relaxed(&fs_cache_bytes) <= fs_cache_budget)) {
+		if (!i || (nlru <= fs_inode_lru_max && load_relaxed(&fs_cache_bytes) <= fs_cache_budget)) {
 			pthread_mutex_unlock(&table_lock);
 			return;
 		}

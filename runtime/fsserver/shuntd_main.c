@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,6 +109,15 @@ int main(int argc, char **argv)
 	}
 	/* Clients send modes with their own umask applied. */
 	umask(0);
+	/* Every open file and cached inode costs fds: take all we may have,
+	 * and keep closed files' caches to an eighth of it. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		uint64_t lru = rl.rlim_cur / 8;
+		fs_inode_lru_max = (uint32_t)(lru < 2048 ? (lru < 16 ? 16 : lru) : 2048);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	fs_creds_init();
 	int r = fs_backend_cur->init(o.root);

@@ -155,6 +155,29 @@ static struct sess *connect_session(uint64_t fam_id, uint64_t fam_token, struct 
 	return mine;
 }
 
+/* GETFD + map the whole cache read-only; NULL on failure. */
+static char *map_cache(uint64_t cache_id, struct shunt_fcache_hdr **hdr)
+{
+	struct shunt_getfd g = { .magic = SHUNT_FS_MAGIC, .type = SHUNT_MSG_GETFD, .cache_id = cache_id };
+	send_with_fd(&g, sizeof(g), -1);
+	struct shunt_getfd_reply gr;
+	int cfd = -1;
+	recv_with_fd(&gr, sizeof(gr), &cfd);
+	if (gr.status || cfd < 0)
+		return NULL;
+	*hdr = mmap(NULL, 4096, PROT_READ, MAP_SHARED, cfd, 0);
+	uint64_t total = (*hdr)->data_off + ((*hdr)->max_blocks << SHUNT_FCACHE_BLOCK_SHIFT);
+	/* Map the largest size once; only touch below capacity. */
+	char *base = mmap(NULL, total, PROT_READ, MAP_SHARED | MAP_NORESERVE, cfd, 0);
+	close(cfd);
+	return base == MAP_FAILED ? NULL : base;
+}
+
+static uint32_t block_state(const char *base, uint64_t b)
+{
+	return SHUNT_BLOCK_STATE(((const volatile uint32_t *)(base + SHUNT_FCACHE_STATES_OFF))[b]);
+}
+
 /* Extra scenarios: family, hostile, locks, perms. */
 static int extra(const char *what);
 
@@ -527,6 +550,89 @@ static int extra(const char *what)
 		CHECK(c.res == 0, "access R_OK: %lld", (long long)c.res);
 		c = path_op(SHUNT_OP_unlink, "rootfile", 0, 0);
 		CHECK(c.res == -EACCES || c.res == -EPERM, "unlink root's file in sticky dir: %lld", (long long)c.res);
+	} else if (!strcmp(what, "cachesem")) {
+		/* Block states and contents through write, truncate, extend, append. */
+		struct shunt_cqe c = path_op(SHUNT_OP_open, "sem.bin", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		uint32_t h = (uint32_t)c.res;
+		uint64_t id = c.aux0;
+		for (int i = 0; i < 100000; i++)
+			data()[i] = (char)('a' + i % 26);
+		struct shunt_sqe w = { .op = SHUNT_OP_write, .handle = h, .data_len = 100000 };
+		c = run(&w);
+		CHECK(c.res == 100000, "write 100000: %lld", (long long)c.res);
+		struct shunt_sqe rd = { .op = SHUNT_OP_read, .handle = h, .len = 100000 };
+		c = run(&rd);
+		struct shunt_fcache_hdr *ch;
+		char *base = map_cache(id, &ch);
+		CHECK(base != NULL, "map cache");
+		if (!base)
+			goto out;
+		char *d = base + ch->data_off;
+		CHECK(block_state(base, 0) == SHUNT_BLOCK_VALID && block_state(base, 1) == SHUNT_BLOCK_VALID, "both blocks valid");
+		CHECK(d[99999] == (char)('a' + 99999 % 26), "last byte cached");
+		struct shunt_sqe t1 = { .op = SHUNT_OP_ftruncate, .handle = h, .off = 70000 };
+		c = run(&t1);
+		CHECK(c.res == 0 && ch->size == 70000, "shrink: size %llu", (unsigned long long)ch->size);
+		CHECK(block_state(base, 0) == SHUNT_BLOCK_VALID && block_state(base, 1) != SHUNT_BLOCK_VALID,
+		      "shrink invalidates the partial block only");
+		struct shunt_sqe t2 = { .op = SHUNT_OP_ftruncate, .handle = h, .off = 100000 };
+		run(&t2);
+		struct shunt_sqe rd2 = { .op = SHUNT_OP_read, .handle = h, .off = 65536, .len = 100000 - 65536 };
+		c = run(&rd2);
+		CHECK(c.res == 0 && c.aux0 == 100000, "read after extend: size %llu", (unsigned long long)c.aux0);
+		bool zeros = true;
+		for (int i = 70000; i < 100000; i++)
+			zeros &= d[i] == 0;
+		CHECK(block_state(base, 1) == SHUNT_BLOCK_VALID && d[69999] == (char)('a' + 69999 % 26) && zeros,
+		      "extended bytes read as zeros");
+		memcpy(data(), "XYZ", 3);
+		struct shunt_sqe w2 = { .op = SHUNT_OP_write, .handle = h, .off = 90000, .data_len = 3 };
+		uint32_t gen0 = ((volatile uint32_t *)(base + SHUNT_FCACHE_STATES_OFF))[1];
+		run(&w2);
+		uint32_t gen1 = ((volatile uint32_t *)(base + SHUNT_FCACHE_STATES_OFF))[1];
+		CHECK(!memcmp(d + 90000, "XYZ", 3) && (gen1 >> 2) == (gen0 >> 2) + 2, "write updates a valid block in place, two generation bumps");
+		memcpy(data(), "tail", 4);
+		struct shunt_sqe w3 = { .op = SHUNT_OP_write, .handle = h, .off = 5, .data_len = 4, .arg0 = SHUNT_WRITE_APPEND };
+		c = run(&w3);
+		printf("append: res %lld at %llu, size now %llu\n", (long long)c.res, (unsigned long long)c.aux0,
+		       (unsigned long long)ch->size);
+		CHECK(c.res == 4 && c.aux0 == 100000 && ch->size == 100004 && !memcmp(d + 100000, "tail", 4), "append");
+		uint32_t seq = ch->attr_seq;
+		CHECK(!(seq & 1) && ch->st.size == 100004, "header stat follows: size %llu", (unsigned long long)ch->st.size);
+		/* A read-only handle cannot write or truncate, whatever fd it shares. */
+		c = path_op(SHUNT_OP_open, "sem.bin", O_RDONLY, 0);
+		uint32_t ro = (uint32_t)c.res;
+		struct shunt_sqe w4 = { .op = SHUNT_OP_write, .handle = ro, .data_len = 1 };
+		CHECK(run(&w4).res == -EBADF, "write on O_RDONLY");
+		struct shunt_sqe t3 = { .op = SHUNT_OP_ftruncate, .handle = ro, .off = 1 };
+		CHECK(run(&t3).res == -EINVAL, "ftruncate on O_RDONLY");
+		c = path_op(SHUNT_OP_open, "sem.bin", O_WRONLY, 0);
+		struct shunt_sqe r5 = { .op = SHUNT_OP_read, .handle = (uint32_t)c.res, .len = 1 };
+		CHECK(run(&r5).res == -EBADF, "read on O_WRONLY");
+	} else if (!strcmp(what, "budget")) {
+		/* Closed files' caches are dropped over --cache-mem; a client
+		 * still mapping one sees it dead. */
+		struct shunt_fcache_hdr *first = NULL;
+		char name[32];
+		for (int f = 0; f < 8; f++) {
+			snprintf(name, sizeof(name), "budget%d", f);
+			struct shunt_cqe c = path_op(SHUNT_OP_open, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+			uint32_t h = (uint32_t)c.res;
+			uint64_t id = c.aux0;
+			memset(data(), 'a' + f, 256 * 1024);
+			struct shunt_sqe w = { .op = SHUNT_OP_write, .handle = h, .data_len = 256 * 1024 };
+			run(&w);
+			struct shunt_sqe rd = { .op = SHUNT_OP_read, .handle = h, .len = 256 * 1024 };
+			run(&rd);
+			if (f == 0) {
+				map_cache(id, &first);
+				CHECK(first && !first->dead, "first cache mapped");
+			}
+			struct shunt_sqe cl = { .op = SHUNT_OP_close, .handle = h };
+			run(&cl);
+		}
+		printf("first cache after 2 MiB of others with a 1 MiB budget: %s\n", first && first->dead ? "dead" : "alive");
+		CHECK(first && first->dead, "over-budget closed cache not dropped");
 	} else if (!strcmp(what, "pcfill")) {
 		/* Open as root so the path cache holds these; "perms" then
 		 * checks an unprivileged client still gets the kernel's answer. */
@@ -611,6 +717,7 @@ static int extra(const char *what)
 		printf("unknown scenario %s\n", what);
 		return 2;
 	}
+out:
 	if (failures)
 		printf("FAILED: %d mismatches\n", failures);
 	else

@@ -45,7 +45,7 @@ for ARGS in "" "--pollers 2" "--no-path-cache"; do
 
 	# Families, a hostile client, locks, and an unprivileged client (root server
 	# switches to the client's fsuid/fsgid/groups).
-	for m in family hostile locks pcfill pcext; do
+	for m in family hostile locks cachesem pcfill pcext; do
 		SMOKE_ROOT="$T/root" timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" $m >"$T/$m.out" 2>&1 || bad "scenario $m"
 		tail -n 3 "$T/$m.out"
 	done
@@ -66,6 +66,19 @@ for ARGS in "" "--pollers 2" "--no-path-cache"; do
 	grep -q "fs_op_open" "$T/server.log" || bad "no counters at exit"
 	[ -z "$ARGS" ] && cat "$T/server.log"
 done
+
+# The cache budget: closed files' caches go once over --cache-mem.
+rm -rf "$T/root" && mkdir -p "$T/root"
+"$B/shuntd" --root "$T/root" --socket "$T/run/b.sock" --cache-mem 1M 2>"$T/budget.log" &
+PID=$!
+for _ in $(seq 50); do [ -S "$T/run/b.sock" ] && break; sleep 0.05; done
+timeout 20 "$B/tests/fs_client_smoke" "$T/run/b.sock" budget >"$T/budget.out" 2>&1 || bad "scenario budget"
+tail -n 2 "$T/budget.out"
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null
+PID=
+cb=$(awk '/cache_bytes/ {print $2}' "$T/budget.log")
+[ -n "$cb" ] && [ "$cb" -le $((1024 * 1024)) ] || bad "cache_bytes $cb over a 1 MiB budget"
 
 # Bad root: a clear error, non-zero status.
 if "$B/shuntd" --root "$T/nope" --socket "$T/run/x.sock" 2>"$T/err.log"; then bad "bad root accepted"; fi
