@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,8 +58,12 @@ static void hash_unlink(struct fs_inode *i)
 /* Did the file change behind our back since the cache was filled? */
 static bool stale(const struct shunt_stat *a, const struct shunt_stat *b)
 {
+	/* btime too where the file system has it: a new file on a recycled
+	 * inode number is a different file even with equal times. */
+	bool born = (a->mask & b->mask & STATX_BTIME) &&
+		    (a->btime_sec != b->btime_sec || a->btime_nsec != b->btime_nsec);
 	return a->ino != b->ino || a->size != b->size || a->mtime_sec != b->mtime_sec ||
-	       a->mtime_nsec != b->mtime_nsec || a->ctime_sec != b->ctime_sec || a->ctime_nsec != b->ctime_nsec;
+	       a->mtime_nsec != b->mtime_nsec || a->ctime_sec != b->ctime_sec || a->ctime_nsec != b->ctime_nsec || born;
 }
 
 static struct fs_inode *create(const struct shunt_stat *st)

@@ -157,6 +157,18 @@ void fs_session_put(struct fs_session *s)
 	free(s);
 }
 
+static bool pid_has_session(const struct fs_session *self)
+{
+	bool found = false;
+	pthread_mutex_lock(&registry_lock);
+	for (uint32_t i = 0; i < FS_MAX_SESSIONS && !found; i++) {
+		struct fs_session *o = fs_sessions[i];
+		found = o && o != self && o->pid == self->pid && load_acquire(&o->ready) && !load_relaxed(&o->closing);
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return found;
+}
+
 void fs_session_end(struct fs_session *s)
 {
 	uint32_t zero = 0;
@@ -173,7 +185,10 @@ void fs_session_end(struct fs_session *s)
 	fs_pollers_quiesce(NULL);
 	fs_listener_forget(s);
 	if (s->family) {
-		fs_lock_release_pid_all(s->pid);
+		/* POSIX locks belong to the process and survive exec: when the
+		 * new image already has its own session, they are its now. */
+		if (!pid_has_session(s))
+			fs_lock_release_pid_all(s->pid);
 		fs_family_release(s->family);
 	}
 	if (s->shm) {
