@@ -1,6 +1,7 @@
 /* Nanoseconds per call through each kind of call site, in one run:
  * direct, plain indirect (no retpoline), retpoline indirect, jump switch with
- * 1, 2 and 4 learned targets, a megamorphic jump switch (fallback), the
+ * 1, 2 and 4 learned targets (steady, lean: hits not counted; and one
+ * site on a counting pass), a megamorphic jump switch (fallback), the
  * jump switch with SHUNT_JSW=off behaviour (cold entry), and the ideal
  * inline form (compare + direct call compiled into the call site).
  * Each loop chains the result of one call into the next. Variants are
@@ -41,6 +42,7 @@ SHUNT_JSW_SITE(b_two, long, 2, long, long);
 SHUNT_JSW_SITE(b_four, long, 2, long, long);
 SHUNT_JSW_SITE(b_mega, long, 2, long, long);
 SHUNT_JSW_SITE(b_cold, long, 2, long, long);
+SHUNT_JSW_SITE(b_count, long, 2, long, long);
 
 /* Hide the pointer from the optimiser: every indirect variant really calls
  * through a register. */
@@ -96,6 +98,19 @@ JSW_LOOP(b_two, 2)
 JSW_LOOP(b_four, 4)
 JSW_LOOP(b_mega, 8)
 JSW_LOOP(b_cold, 1)
+JSW_LOOP(b_count, 1)
+
+/* Steady chains count hits one pass in jsw_tune.sample_every: measure both
+ * kinds, lean (the usual pass) and counting. */
+static void set_counting(const struct shunt_jsw_site *s, int on)
+{
+	jsw_lock();
+	struct jsw_chain_spec spec = jsw_states[s->idx].spec;
+	spec.count_hits = on;
+	jsw_state_install(s->idx, JSW_SITE_STEADY, &spec);
+	jsw_state_settle();
+	jsw_unlock();
+}
 
 struct variant {
 	const char *name;
@@ -133,6 +148,7 @@ int main(int argc, char **argv)
 		{ "plain indirect", loop_plain, 1 },
 		{ "retpoline indirect", loop_retpoline, 1 },
 		{ "jsw 1 target", loop_b_one, 1 },
+		{ "jsw 1 target, counting pass", loop_b_count, 1 },
 		{ "jsw 2 targets", loop_b_two, 2 },
 		{ "jsw 4 targets", loop_b_four, 4 },
 		{ "jsw megamorphic (8)", loop_b_mega, 8 },
@@ -159,7 +175,9 @@ int main(int argc, char **argv)
 		loop_b_two(1000, 1);
 		loop_b_four(1000, 1);
 		loop_b_mega(1000, 1);
+		loop_b_count(1000, 1);
 		if (steady_with(SHUNT_JSW_SITE_DESC(b_one), 1) && steady_with(SHUNT_JSW_SITE_DESC(b_two), 2) &&
+		    steady_with(SHUNT_JSW_SITE_DESC(b_count), 1) &&
 		    steady_with(SHUNT_JSW_SITE_DESC(b_four), 4) &&
 		    jsw_site_mode_of(SHUNT_JSW_SITE_DESC(b_mega)) == JSW_SITE_FALLBACK)
 			break;
@@ -168,7 +186,12 @@ int main(int argc, char **argv)
 	jsw_worker_stop();
 	jsw_lock();
 	jsw_state_install(SHUNT_JSW_SITE_DESC(b_cold)->idx, JSW_SITE_COLD, NULL);
+	jsw_state_settle();
 	jsw_unlock();
+	set_counting(SHUNT_JSW_SITE_DESC(b_one), 0);
+	set_counting(SHUNT_JSW_SITE_DESC(b_two), 0);
+	set_counting(SHUNT_JSW_SITE_DESC(b_four), 0);
+	set_counting(SHUNT_JSW_SITE_DESC(b_count), 1);
 	int ok = steady_with(SHUNT_JSW_SITE_DESC(b_one), 1) && steady_with(SHUNT_JSW_SITE_DESC(b_two), 2) &&
 		 steady_with(SHUNT_JSW_SITE_DESC(b_four), 4) &&
 		 jsw_site_mode_of(SHUNT_JSW_SITE_DESC(b_mega)) == JSW_SITE_FALLBACK;

@@ -12,11 +12,13 @@
  *   260  copy B (236 bytes)          ;   critical section of this slot
  *   496  .long RSEQ_SIG
  *   500  jmp  slot                   ; abort handler: dispatch again
- * A copy, for each target T:  lea r11,[rip+T]; cmp ARG,r11; jne 1f; COUNT; jmp T; 1:
+ * A copy, for each target T:  lea r11,[rip+T]; cmp ARG,r11; jne 1f; [COUNT]; jmp T; 1:
  *   then the fallback:        COUNT; mov r11,ARG; jmp thunk_r11
  *                        or   COUNT; lea r11,[rip+site]; mov r10,ARG; jmp learn_stub
  * Steady state runs copy A by falling through the selector: one taken
- * branch (to the target) more than a direct call. */
+ * branch (to the target) more than a direct call. Hits are counted only
+ * when the chain says so (profiling, and sampling passes): the per-CPU
+ * counter costs more than the rest of the slot. */
 #include "jsw.h"
 #include "../common/atomics.h"
 
@@ -185,7 +187,8 @@ int jsw_emit_copy(struct shunt_jsw_site *s, int which, const struct jsw_chain_sp
 		b1(&e, 0x75); /* jne rel8 over the hit path */
 		size_t rel = e.len;
 		b1(&e, 0);
-		count(&e, idx, i);
+		if (spec->count_hits)
+			count(&e, idx, i);
 		jmp(&e, t);
 		buf[rel] = (unsigned char)(e.len - rel - 1);
 	}

@@ -104,6 +104,7 @@ struct jsw_chain_spec {
 	uintptr_t targets[SHUNT_JSW_MAX_TARGETS];
 	unsigned n;
 	int learn;       /* fallback goes through the learning stub */
+	int count_hits;  /* count each target's hits (fallbacks are always counted) */
 };
 /* The cold entry a site starts with. */
 uintptr_t jsw_cold_entry(const struct shunt_jsw_site *s);
@@ -127,6 +128,7 @@ struct jsw_tune {
 	unsigned cover_permille; /* top targets must cover this share, else fallback */
 	unsigned flap_limit;     /* patches within the flap window before fallback; 0 = never */
 	unsigned cooldown;       /* passes a fallback site waits before profiling again */
+	unsigned sample_every;   /* steady sites count hits 1 pass in this many; 1 = always */
 	int force_repatch;       /* tests: rewrite every active site every pass */
 };
 extern struct jsw_tune jsw_tune;
@@ -138,7 +140,7 @@ int jsw_policy_pass(unsigned idx);
 /* ---- state.c: the runtime's private per-site state ---- */
 struct jsw_target_stat {
 	uintptr_t target;
-	uint64_t hits;
+	uint64_t hits;   /* counted while the chain counted hits (sampled) */
 };
 struct jsw_state {
 	int active;                 /* JSW_COPY_*: what the selector runs */
@@ -152,7 +154,11 @@ struct jsw_state {
 	unsigned wait;              /* passes left in fallback, or spent profiling */
 	uint64_t acc[SHUNT_JSW_MAX_TARGETS]; /* chain hits since the last decision */
 	uint64_t acc_miss;                   /* fallbacks since the last decision */
-	/* totals for the report */
+	unsigned acc_passes;                 /* passes those cover */
+	uint64_t rate[SHUNT_JSW_MAX_TARGETS]; /* hits per pass when last counted (policy only) */
+	unsigned lean_passes;                /* passes since hits were last counted */
+	uint64_t samples;                    /* switches between counting and lean chains */
+	/* totals for the report: fallbacks exact, hits only while counted */
 	uint64_t calls, fallbacks, other_hits;
 	struct jsw_target_stat tstat[8];
 };
@@ -188,6 +194,8 @@ void jsw_stop(void);
 /* Installed chain of a site; returns its length. */
 unsigned jsw_site_targets(const struct shunt_jsw_site *s, uintptr_t out[SHUNT_JSW_MAX_TARGETS]);
 uint64_t jsw_site_patches(const struct shunt_jsw_site *s);
+/* Every rewrite of the site's chain: patches plus counting/lean switches. */
+uint64_t jsw_site_rewrites(const struct shunt_jsw_site *s);
 enum jsw_site_mode jsw_site_mode_of(const struct shunt_jsw_site *s);
 void jsw_report_register(void);
 

@@ -4,7 +4,10 @@
  *   PROFILE  -> FALLBACK  they do not (megamorphic), or the site flaps
  *   STEADY   -> PROFILE   too many calls miss the chain (the profile moved)
  *   FALLBACK -> PROFILE   after a cool-down
- * Worker lock held. */
+ * A steady chain counts its hits only one pass in sample_every (a counter
+ * per call costs more than the rest of the slot); in between, the miss
+ * share is judged against the hit rate of the last counted pass. Misses
+ * are always counted. Worker lock held. */
 #include "jsw.h"
 
 #include <string.h>
@@ -15,6 +18,7 @@ struct jsw_tune jsw_tune = {
 	.cover_permille = 900,
 	.flap_limit = 8,
 	.cooldown = 50,
+	.sample_every = 8,
 	.force_repatch = 0,
 };
 
@@ -39,6 +43,7 @@ static int profile_again(unsigned idx, const struct jsw_chain_spec *keep)
 {
 	struct jsw_chain_spec spec = *keep;
 	spec.learn = 1;
+	spec.count_hits = 1;
 	jsw_learn_reset(&__start_shunt_jsw_sites[idx]);
 	jsw_states[idx].wait = 0;
 	return jsw_state_install(idx, JSW_SITE_PROFILE, &spec) == 0;
@@ -73,6 +78,7 @@ static int decide_profile(unsigned idx)
 		st->wait++;
 		return 0;
 	}
+	unsigned passes = st->acc_passes ? st->acc_passes : 1;
 	/* Hottest first (n <= 12: insertion sort). */
 	for (unsigned i = 1; i < n; i++)
 		for (unsigned j = i; j > 0 && c[j].count > c[j - 1].count; j--) {
@@ -80,11 +86,12 @@ static int decide_profile(unsigned idx)
 			c[j] = c[j - 1];
 			c[j - 1] = t;
 		}
-	struct jsw_chain_spec spec = { .n = 0, .learn = 0 };
-	uint64_t covered = 0;
+	struct jsw_chain_spec spec = { .n = 0, .learn = 0, .count_hits = jsw_tune.sample_every <= 1 };
+	uint64_t covered = 0, rate[SHUNT_JSW_MAX_TARGETS];
 	for (unsigned i = 0; i < n && spec.n < SHUNT_JSW_MAX_TARGETS; i++) {
 		if (!c[i].count || !jsw_reachable(c[i].target))
 			continue; /* out of rel32 reach: stays on the fallback */
+		rate[spec.n] = c[i].count / passes;
 		spec.targets[spec.n++] = c[i].target;
 		covered += c[i].count;
 	}
@@ -93,6 +100,52 @@ static int decide_profile(unsigned idx)
 	if (jsw_tune.flap_limit && st->flap >= jsw_tune.flap_limit)
 		return to_fallback(idx, jsw_tune.cooldown * 4);
 	st->flap++;
+	if (jsw_state_install(idx, JSW_SITE_STEADY, &spec))
+		return 0;
+	memcpy(st->rate, rate, sizeof(rate));
+	return 1;
+}
+
+/* Steady: fold this pass in (counted or extrapolated hits), decide whether
+ * the profile moved, and switch counting on or off for sampling. */
+static int steady_pass(unsigned idx, const uint64_t d[JSW_CTR_PER_SITE])
+{
+	struct jsw_state *st = &jsw_states[idx];
+	struct jsw_chain_spec spec = st->spec;
+	uint64_t hits = 0, miss;
+	int counted = spec.count_hits;
+
+	if (jsw_tune.force_repatch) {
+		spec.count_hits = !spec.count_hits;
+		return jsw_state_install(idx, JSW_SITE_STEADY, &spec) == 0;
+	}
+	for (unsigned i = 0; i < spec.n; i++) {
+		uint64_t h = d[i];
+		if (counted)
+			st->rate[i] = d[i];
+		else
+			h = st->rate[i]; /* an estimate, for this decision only */
+		hits += (st->acc[i] += h);
+	}
+	miss = (st->acc_miss += d[JSW_CTR_FALLBACK]);
+	st->acc_passes++;
+	if (hits + miss >= jsw_tune.min_calls) {
+		memset(st->acc, 0, sizeof(st->acc));
+		st->acc_miss = 0;
+		st->acc_passes = 0;
+		if (miss * 1000 > (uint64_t)jsw_tune.miss_permille * (hits + miss))
+			return profile_again(idx, &st->spec);
+	}
+	if (jsw_tune.sample_every <= 1)
+		return 0;
+	if (counted) {
+		spec.count_hits = 0; /* the sample is taken: lean again */
+	} else if (++st->lean_passes >= jsw_tune.sample_every - 1) {
+		st->lean_passes = 0;
+		spec.count_hits = 1; /* count the next pass */
+	} else {
+		return 0;
+	}
 	return jsw_state_install(idx, JSW_SITE_STEADY, &spec) == 0;
 }
 
@@ -115,26 +168,10 @@ int jsw_policy_pass(unsigned idx)
 	case JSW_SITE_PROFILE:
 		for (unsigned i = 0; i < st->spec.n; i++)
 			st->acc[i] += d[i];
+		st->acc_passes++;
 		return decide_profile(idx);
-	case JSW_SITE_STEADY: {
-		if (jsw_tune.force_repatch) {
-			struct jsw_chain_spec spec = st->spec;
-			return jsw_state_install(idx, JSW_SITE_STEADY, &spec) == 0;
-		}
-		/* Decide on at least min_calls calls, however many passes
-		 * that takes. */
-		uint64_t hits = 0, miss;
-		for (unsigned i = 0; i < st->spec.n; i++)
-			hits += (st->acc[i] += d[i]);
-		miss = (st->acc_miss += d[JSW_CTR_FALLBACK]);
-		if (hits + miss < jsw_tune.min_calls)
-			return 0;
-		memset(st->acc, 0, sizeof(st->acc));
-		st->acc_miss = 0;
-		if (miss * 1000 <= (uint64_t)jsw_tune.miss_permille * (hits + miss))
-			return 0;
-		return profile_again(idx, &st->spec);
-	}
+	case JSW_SITE_STEADY:
+		return steady_pass(idx, d);
 	}
 	return 0;
 }

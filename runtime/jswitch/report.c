@@ -37,19 +37,23 @@ static uint64_t learned(const struct shunt_jsw_site *s, unsigned i, uintptr_t *t
 	return *t ? load_relaxed(&s->learn[i].count) : 0;
 }
 
+/* Counted calls: every fallback, and the direct hits made while the chain
+ * counted them (while profiling, and one pass in jsw_tune.sample_every once
+ * steady: policy.c). Sampled, so a lower bound on the calls made. */
 static void report_text(int fd)
 {
 	for (unsigned i = 0; i < nsites_used(); i++) {
 		const struct shunt_jsw_site *s = &__start_shunt_jsw_sites[i];
 		const struct jsw_state *st = &jsw_states[i];
 		/* log.h's formatter: no field widths. */
-		stats_printf(fd, "  jsw site %s: %s, calls %llu, fallbacks %llu, patches %llu\n", s->name,
-			     mode_names[st->mode], (unsigned long long)st->calls, (unsigned long long)st->fallbacks,
-			     (unsigned long long)st->patches);
+		stats_printf(fd, "  jsw site %s: %s, counted calls %llu, fallbacks %llu, patches %llu, samples %llu\n",
+			     s->name, mode_names[st->mode], (unsigned long long)st->calls,
+			     (unsigned long long)st->fallbacks, (unsigned long long)st->patches,
+			     (unsigned long long)st->samples);
 		for (unsigned k = 0; k < 8 && st->tstat[k].target; k++) {
 			uintptr_t off;
 			const char *name = sym_of(st->tstat[k].target, &off);
-			stats_printf(fd, "    direct %s+0x%lx: %llu\n", name, (unsigned long)off,
+			stats_printf(fd, "    direct %s+0x%lx: %llu counted\n", name, (unsigned long)off,
 				     (unsigned long long)st->tstat[k].hits);
 		}
 		for (unsigned k = 0; k < SHUNT_JSW_LEARN_SLOTS; k++) {
@@ -70,9 +74,10 @@ static void report_json(int fd)
 		const struct shunt_jsw_site *s = &__start_shunt_jsw_sites[i];
 		const struct jsw_state *st = &jsw_states[i];
 		stats_printf(fd, "%s\n    {\"name\": \"%s\", \"mode\": \"%s\", \"calls\": %llu, \"fallbacks\": %llu, "
-			     "\"patches\": %llu, \"direct_hits\": [",
+			     "\"patches\": %llu, \"samples\": %llu, \"hits_counted_one_pass_in\": %u, \"direct_hits\": [",
 			     i ? "," : "", s->name, mode_names[st->mode], (unsigned long long)st->calls,
-			     (unsigned long long)st->fallbacks, (unsigned long long)st->patches);
+			     (unsigned long long)st->fallbacks, (unsigned long long)st->patches,
+			     (unsigned long long)st->samples, jsw_tune.sample_every);
 		for (unsigned k = 0; k < 8 && st->tstat[k].target; k++) {
 			uintptr_t off;
 			const char *name = sym_of(st->tstat[k].target, &off);
@@ -113,6 +118,11 @@ unsigned jsw_site_targets(const struct shunt_jsw_site *s, uintptr_t out[SHUNT_JS
 uint64_t jsw_site_patches(const struct shunt_jsw_site *s)
 {
 	return jsw_states[s->idx].patches;
+}
+
+uint64_t jsw_site_rewrites(const struct shunt_jsw_site *s)
+{
+	return jsw_states[s->idx].patches + jsw_states[s->idx].samples;
 }
 
 enum jsw_site_mode jsw_site_mode_of(const struct shunt_jsw_site *s)

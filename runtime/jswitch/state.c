@@ -103,6 +103,10 @@ int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_ch
 		jsw_state_settle(); /* the copy to write may still be running */
 	if (st->active == JSW_COPY_B || (st->active == JSW_COPY_COLD && !st->quiet))
 		return -EIO;
+	/* Same chain, only counting switched on or off: a sample, not a patch. */
+	int sample = spec && st->active != JSW_COPY_COLD && mode == st->mode && spec->n == st->spec.n &&
+		     spec->learn == st->spec.learn && spec->count_hits != st->spec.count_hits &&
+		     !memcmp(spec->targets, st->spec.targets, sizeof(spec->targets[0]) * spec->n);
 	jsw_state_account(idx, d);
 	if (!spec) {
 		jsw_select(s, JSW_COPY_COLD);
@@ -125,8 +129,14 @@ int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_ch
 		st->spec = *spec;
 	else
 		memset(&st->spec, 0, sizeof(st->spec));
+	if (sample) {
+		st->samples++;
+		return 0;
+	}
 	memset(st->acc, 0, sizeof(st->acc));
 	st->acc_miss = 0;
+	st->acc_passes = 0;
+	st->lean_passes = 0;
 	st->patches++;
 	STAT_INC(jsw_patches);
 	/* For readers (tests, the report): relaxed, informational. */

@@ -19,11 +19,12 @@ python3 - "$tmp/on.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["jsw_sites"] >= 1, d
-assert d["jsw_direct_hits"] >= 100000, d["jsw_direct_hits"]
+assert d["jsw_direct_hits"] >= 1000, d["jsw_direct_hits"]  # sampled: counted one pass in 8
 assert d["jsw_patches"] >= 1, d
 site = [s for s in d["jsw_site_list"] if s["name"] == "h_site"][0]
 assert site["mode"] == "steady", site
-assert any(t["hits"] >= 100000 for t in site["direct_hits"]), site
+assert site["samples"] >= 1, site
+assert any(t["hits"] >= 1000 for t in site["direct_hits"]), site
 print("ok json:", site["calls"], "calls,", site["fallbacks"], "fallbacks")
 PY
 # A bad value stops the program, naming the key.

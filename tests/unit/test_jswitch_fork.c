@@ -31,10 +31,10 @@ static int child(ino_t parent_ino)
 	struct stat st;
 	if (fstat(jsw_area.fd, &st) || st.st_ino == parent_ino)
 		return 2; /* still sharing the parent's trampolines */
-	uint64_t before = jsw_site_patches(SHUNT_JSW_SITE_DESC(f_site));
+	uint64_t before = jsw_site_rewrites(SHUNT_JSW_SITE_DESC(f_site));
 	/* Keep calling (every result checked) until the child's own worker
 	 * has patched; give up after about 5 s. */
-	for (long i = 0; i < 400000 || jsw_site_patches(SHUNT_JSW_SITE_DESC(f_site)) == before; i++) {
+	for (long i = 0; i < 400000 || jsw_site_rewrites(SHUNT_JSW_SITE_DESC(f_site)) == before; i++) {
 		unsigned j = 3 + (unsigned)(i >> 14) % 4;
 		if (SHUNT_JSW_CALL(f_site, fn2[j], i, 1) != MIX(j, i, 1))
 			return 3;

@@ -78,7 +78,7 @@ Test(jswitch_stress, changing_targets_while_patching, .timeout = 60)
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(t[i], NULL);
-	uint64_t patches = jsw_site_patches(SHUNT_JSW_SITE_DESC(s_reg)) + jsw_site_patches(SHUNT_JSW_SITE_DESC(s_stack));
+	uint64_t patches = jsw_site_rewrites(SHUNT_JSW_SITE_DESC(s_reg)) + jsw_site_rewrites(SHUNT_JSW_SITE_DESC(s_stack));
 	jsw_stop();
 	cr_log_info("%llu calls, %llu patches", (unsigned long long)calls, (unsigned long long)patches);
 	cr_assert_eq(wrong, 0, "%llu of %llu calls reached the wrong function", (unsigned long long)wrong,
