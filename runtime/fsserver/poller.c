@@ -7,6 +7,7 @@
 #include "channel/chan.h"
 #include "common/atomics.h"
 #include "common/log.h"
+#include "common/stats.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -43,6 +44,9 @@ static void execute(struct fs_poller *p, struct fs_session *s, uint32_t ci, cons
 		return;
 	}
 	p->cnt.ops[cmd.op]++;
+	/* The shared counters too, so `shunt stats PID` reads a live shuntd. */
+	STAT_INC(fs_ops);
+	stat_add(SHUNT_STAT_FS_OP_BASE + cmd.op, 1);
 	if (fs_creds_apply(&s->creds)) {
 		cqe->res = -EPERM;
 		return;

@@ -5,6 +5,7 @@
 #include "fsserver.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -173,6 +174,9 @@ int main(int argc, char **argv)
 		fs_listener_shutdown();
 		return 1;
 	}
+	/* The runtime's counters memfd (after the fork: it is per process). */
+	stats_init();
+	stats_set_op_names(fs_op_names, SHUNT_OP_COUNT);
 	log_info("shuntd: serving %s on %s with %u poller(s)", o.root, o.socket, o.pollers);
 	if (o.daemon) {
 		if (write(ready_pipe[1], "k", 1) != 1)
