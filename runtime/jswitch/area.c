@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U
@@ -18,6 +19,15 @@
 #define PAGE 4096ul
 
 struct jsw_area jsw_area = { .fd = -1 };
+
+static void close_keep_ino(int fd)
+{
+	struct stat st;
+	if (sys_call(SYS_fstat, fd, &st, 0, 0, 0, 0) == 0)
+		jsw_area.ino = (uint64_t)st.st_ino;
+	sys_close(fd);
+	jsw_area.fd = -1;
+}
 
 static long memfd_exec(void)
 {
@@ -73,6 +83,10 @@ int jsw_area_map_slots(void)
 			   MAP_SHARED | MAP_FIXED, jsw_area.fd, 0);
 	if (sys_mmap_failed(p))
 		return (int)(long)p;
+	/* The mappings keep the memfd alive; holding the descriptor would only
+	 * let a program that closes every fd (daemons, close_range) pull it
+	 * away, or reuse its number. */
+	close_keep_ino((int)jsw_area.fd);
 	jsw_area.ready = 1;
 	return 0;
 }
@@ -121,6 +135,9 @@ int jsw_area_fork_child(void)
 	}
 	memcpy(tmp, fork_snapshot, len);
 	sys_munmap(tmp, len);
+	/* Both mappings are replaced below, so their old pages (the parent's
+	 * memfd) are dropped from this process, and nothing here holds a
+	 * descriptor of it. */
 	void *p = sys_mmap(jsw_area.rw, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, (int)fd, 0);
 	if (!sys_mmap_failed(p))
 		p = sys_mmap((void *)jsw_area.slots_rx, len, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, (int)fd, 0);
@@ -131,8 +148,7 @@ int jsw_area_fork_child(void)
 		r = (long)p;
 		goto out_close;
 	}
-	sys_close(jsw_area.fd);
-	jsw_area.fd = (int)fd;
+	close_keep_ino((int)fd);
 	return 0;
 
 out_close:

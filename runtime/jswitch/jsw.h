@@ -71,7 +71,8 @@ void jsw_counters_reset(void);
 
 /* ---- area.c: the memfd that holds the slot pages, mapped twice ---- */
 struct jsw_area {
-	int fd;
+	int fd;              /* the memfd until its pages are mapped, then -1 */
+	uint64_t ino;        /* its inode (tests: a forked child has its own) */
 	uintptr_t slots_rx;  /* page-aligned start of the slot pages (in the image) */
 	size_t slots_len;
 	unsigned char *rw;   /* writable alias of the same pages */

@@ -10,6 +10,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <unistd.h>
+
+extern char **environ;
 
 enum jsw_mode jsw_mode_current = JSW_OFF;
 static unsigned period_current;
@@ -161,6 +164,15 @@ void jsw_stop(void)
 
 void jsw_start_from_config(void)
 {
+	/* The image's constructor runs this in every program linked with the
+	 * runtime (shuntd too), before the program's own start-up. A bad
+	 * configuration is the program's to report (shunt_common_init() stops
+	 * it with a message); here it only means "stay cold". */
+	if (!shunt_common_ready()) {
+		char err[256];
+		if (config_load(environ, err, sizeof(err)) < 0)
+			return;
+	}
 	shunt_common_init();
 	/* off maps nothing and starts nothing: every slot stays cold. */
 	jsw_start((enum jsw_mode)cfg.jsw.num, (unsigned)cfg.jsw_period.num);

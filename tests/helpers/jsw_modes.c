@@ -26,6 +26,7 @@ int main(int argc, char **argv)
 {
 	const struct shunt_jsw_site *s = SHUNT_JSW_SITE_DESC(h_site);
 	const char *want = argc > 1 ? argv[1] : "on";
+	shunt_common_init(); /* as every shunt program does: a bad key stops it here */
 	if (calls(h_a, 1000) || calls(h_b, 10))
 		return fprintf(stderr, "wrong result\n"), 1;
 	if (!strcmp(want, "off")) {
