@@ -2,6 +2,7 @@
  * through to reach it (a later jump switch patches this call site). The
  * passthrough backend exports a directory through a root dirfd. */
 #include "fsserver.h"
+#include "shunt/jswitch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +37,10 @@ const char *const fs_op_names[SHUNT_OP_COUNT] = {
 #undef FS_OP_NAME
 };
 
+/* Every backend op is called through this jump switch: a direct jump to the
+ * ops it has learned, a retpoline for the rest. */
+SHUNT_JSW_SITE(fs_backend_op, int64_t, 1, struct fs_req *);
+
 int64_t fs_dispatch(struct fs_req *r)
 {
 	/* The ops struct is an array of SHUNT_OP_COUNT pointers in op order
@@ -44,5 +49,5 @@ int64_t fs_dispatch(struct fs_req *r)
 	fs_op_fn fn = tab[r->cmd->op];
 	if (!fn)
 		return -ENOSYS;
-	return fn(r);
+	return SHUNT_JSW_CALL(fs_backend_op, fn, r);
 }
