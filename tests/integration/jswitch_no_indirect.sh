@@ -8,8 +8,8 @@ set -euo pipefail
 HOT_DIRS=(
 	runtime/jswitch
 	runtime/channel
-	# runtime/fsserver   (next: once its backend dispatch goes through a jump switch)
-	# runtime/fsclient
+	runtime/fsserver
+	runtime/fsclient
 )
 build=${SHUNT_BUILD:-build}
 here=$(cd "$(dirname "$0")/../.." && pwd)
