@@ -430,3 +430,47 @@ SHUNT_EXPORT char *__realpath_chk(const char *p, char *resolved, size_t rl)
 	(void)rl;
 	return realpath(p, resolved);
 }
+
+/* ---- extended attributes: the channel carries none; say so as a file
+ * system without xattr support would (ls, cp -a treat ENOTSUP as "none"). ---- */
+#include <sys/xattr.h>
+
+#define XATTR_PATH(name, args, call)                          \
+	SHUNT_EXPORT ssize_t name args                        \
+	{                                                     \
+		char rel[PATH_MAX];                           \
+		RESOLVE_OR_FAIL(AT_FDCWD, p, rel);            \
+		return res_ ? ret_errno(-ENOTSUP) : call;     \
+	}
+XATTR_PATH(getxattr, (const char *p, const char *n, void *v, size_t s), REAL(getxattr)(p, n, v, s))
+XATTR_PATH(lgetxattr, (const char *p, const char *n, void *v, size_t s), REAL(lgetxattr)(p, n, v, s))
+XATTR_PATH(listxattr, (const char *p, char *l, size_t s), REAL(listxattr)(p, l, s))
+XATTR_PATH(llistxattr, (const char *p, char *l, size_t s), REAL(llistxattr)(p, l, s))
+SHUNT_EXPORT ssize_t fgetxattr(int fd, const char *n, void *v, size_t s) { return OURS(fd) ? ret_errno(-ENOTSUP) : REAL(fgetxattr)(fd, n, v, s); }
+SHUNT_EXPORT ssize_t flistxattr(int fd, char *l, size_t s) { return OURS(fd) ? ret_errno(-ENOTSUP) : REAL(flistxattr)(fd, l, s); }
+SHUNT_EXPORT int setxattr(const char *p, const char *n, const void *v, size_t s, int f)
+{
+	char rel[PATH_MAX];
+	RESOLVE_OR_FAIL(AT_FDCWD, p, rel);
+	return res_ ? (int)ret_errno(-ENOTSUP) : REAL(setxattr)(p, n, v, s, f);
+}
+SHUNT_EXPORT int lsetxattr(const char *p, const char *n, const void *v, size_t s, int f)
+{
+	char rel[PATH_MAX];
+	RESOLVE_OR_FAIL(AT_FDCWD, p, rel);
+	return res_ ? (int)ret_errno(-ENOTSUP) : REAL(lsetxattr)(p, n, v, s, f);
+}
+SHUNT_EXPORT int fsetxattr(int fd, const char *n, const void *v, size_t s, int f) { return OURS(fd) ? (int)ret_errno(-ENOTSUP) : REAL(fsetxattr)(fd, n, v, s, f); }
+SHUNT_EXPORT int removexattr(const char *p, const char *n)
+{
+	char rel[PATH_MAX];
+	RESOLVE_OR_FAIL(AT_FDCWD, p, rel);
+	return res_ ? (int)ret_errno(-ENOTSUP) : REAL(removexattr)(p, n);
+}
+SHUNT_EXPORT int lremovexattr(const char *p, const char *n)
+{
+	char rel[PATH_MAX];
+	RESOLVE_OR_FAIL(AT_FDCWD, p, rel);
+	return res_ ? (int)ret_errno(-ENOTSUP) : REAL(lremovexattr)(p, n);
+}
+SHUNT_EXPORT int fremovexattr(int fd, const char *n) { return OURS(fd) ? (int)ret_errno(-ENOTSUP) : REAL(fremovexattr)(fd, n); }

@@ -131,6 +131,12 @@ void stats_add_section(const struct stats_section *s)
 		sections[nsections++] = *s;
 }
 
+/* The JSON report is gathered here and written with one write(2), so the
+ * objects of processes sharing one path never interleave. */
+#define STATS_BUF_FD (-100)
+static char *json_buf;
+static size_t json_len, json_cap;
+
 void stats_printf(int fd, const char *fmt, ...)
 {
 	char buf[1024];
@@ -138,6 +144,13 @@ void stats_printf(int fd, const char *fmt, ...)
 	va_start(ap, fmt);
 	size_t n = log_vformat(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (fd == STATS_BUF_FD) {
+		if (json_buf && json_len + n <= json_cap) {
+			memcpy(json_buf + json_len, buf, n);
+			json_len += n;
+		}
+		return;
+	}
 	for (size_t off = 0; off < n;) {
 		long w = sys_write(fd, buf + off, n - off);
 		if (w <= 0)
@@ -196,15 +209,21 @@ void stats_report(void)
 	if (!mode[0] || !strcmp(mode, "0"))
 		return;
 	if (!strncmp(mode, "json:", 5)) {
-		/* Several processes may share one path (fork, exec): each appends
-		 * its own object on one line-free write stream; the last wins for
-		 * readers that take the final object. O_APPEND keeps them whole. */
-		long fd = sys_openat(AT_FDCWD, mode + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* Several processes may share one path (a pipeline, fork, exec):
+		 * each appends its own object in one write, so the file is a
+		 * sequence of whole JSON objects, one per process. */
+		json_cap = 4 << 20;
+		json_buf = sys_mmap(NULL, json_cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (sys_mmap_failed(json_buf))
+			return;
+		json_len = 0;
+		report_json(STATS_BUF_FD);
+		long fd = sys_openat(AT_FDCWD, mode + 5, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd < 0) {
 			log_error("cannot write stats to %s: errno %d", mode + 5, (int)-fd);
 			return;
 		}
-		report_json((int)fd);
+		sys_write((int)fd, json_buf, json_len);
 		sys_close((int)fd);
 		return;
 	}
