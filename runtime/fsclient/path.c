@@ -80,14 +80,48 @@ void fsc_path_init(const char *mount)
 mode_t fsc_umask_get(void) { return cur_umask; }
 void fsc_umask_set(mode_t m) { cur_umask = m & 0777; }
 
-/* Absolute, normalised path -> ours? fills rel. */
+/* Does `rel` (relative, not normalised) stay at or below its start while
+ * read component by component? Then the server may resolve it as given,
+ * which keeps the kernel's meaning of "dir/.", "file/" and the like. */
+static bool stays_beneath(const char *rel)
+{
+	int depth = 0;
+	for (const char *s = rel; *s;) {
+		while (*s == '/')
+			s++;
+		if (!*s)
+			break;
+		size_t len = strcspn(s, "/");
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			if (--depth < 0)
+				return false;
+		} else if (!(len == 1 && s[0] == '.')) {
+			depth++;
+		}
+		s += len;
+	}
+	return true;
+}
+
+/* Absolute path -> ours? fills rel: the text after the mount prefix when it
+ * stays beneath the mount (the server resolves it with the kernel's rules),
+ * else the lexically normalised form. */
 static int classify(char *abs, char *rel)
 {
+	char orig[PATH_MAX];
+	fsc_strlcpy(orig, abs, sizeof(orig));
 	if (normalize(abs))
 		return -ENAMETOOLONG;
 	if (strncmp(abs, mount_prefix, mount_len) || (abs[mount_len] != 0 && abs[mount_len] != '/'))
 		return 0;
 	const char *r = abs + mount_len;
+	/* The original text, when it starts with the prefix itself. */
+	char *o = orig;
+	while (o[0] == '/' && o[1] == '/')
+		o++;
+	if (!strncmp(o, mount_prefix, mount_len) && (o[mount_len] == 0 || o[mount_len] == '/') &&
+	    stays_beneath(o + mount_len))
+		r = o + mount_len;
 	while (*r == '/')
 		r++;
 	fsc_strlcpy(rel, *r ? r : ".", PATH_MAX);
