@@ -154,6 +154,10 @@ static int compare_mode(void)
 	CALL("rename into missing dir", rename(P("file"), P("missing/x")));
 	CALL("rename file to file/x", rename(P("file"), P("file/x")));
 	CALL("renameat2 RENAME_NOREPLACE existing", renameat2(AT_FDCWD, P("wonly"), AT_FDCWD, P("file"), RENAME_NOREPLACE));
+	CALL("renameat2 RENAME_NOREPLACE file onto dir/", renameat2(AT_FDCWD, P("wonly"), AT_FDCWD, P("sub/"), RENAME_NOREPLACE));
+	CALL("renameat2 RENAME_NOREPLACE file onto dir", renameat2(AT_FDCWD, P("wonly"), AT_FDCWD, P("sub"), RENAME_NOREPLACE));
+	CALL("rename file onto dir/ (trailing slash)", rename(P("wonly"), P("sub/")));
+	CALL("rename file to new/ (trailing slash)", rename(P("wonly"), P("newdir/")));
 
 	/* stat and friends */
 	CALL("stat missing", stat(P("missing"), &st));

@@ -64,5 +64,9 @@ T
 trips() { ! it_trace_check "$1" >"$IT_T/tc.out" || return 1; test "$(wc -l <"$IT_T/tc.out")" = "$2"; }
 it_check "trace: read on an export-root file is caught" trips "$IT_T/t1" 1
 it_check "trace: read on an O_PATH-reserved fd is caught" trips "$IT_T/t2" 1
+cat >"$IT_T/t4" <<T
+100 openat(AT_FDCWD, "$IT_ROOT/a.txt", O_RDONLY) = 3<$IT_ROOT/a.txt>
+T
+it_check "trace: a client opening an export-root file itself is caught" trips "$IT_T/t4" 1
 it_check "trace: plain kernel I/O passes" it_trace_check "$IT_T/t3"
 it_done

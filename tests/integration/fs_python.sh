@@ -157,6 +157,49 @@ print("done")
 sys.exit(status)
 PYEOF
 run_both -- $PY @T@/fs_script.py @D@
+
+# Writable mappings of a served file: MAP_PRIVATE must work as natively
+# (copy on write, the file unchanged); MAP_SHARED either works (the writes
+# reach the file by msync/munmap) or fails at mmap() with ENODEV, never
+# silently drops the writes.
+cat >"$IT_T/mmap_w.py" <<'PYEOF'
+import errno, hashlib, mmap, os, sys
+D = sys.argv[1]
+path = os.path.join(D, "mapped.bin")
+with open(path, "wb") as f:
+    f.write(bytes(range(256)) * 64)
+with open(path, "r+b") as f:
+    m = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    m[0:5] = b"PRIVA"
+    print("private mapping sees", bytes(m[0:6]), "file has", os.pread(f.fileno(), 6, 0))
+    m.close()
+if sys.argv[2] == "private":
+    sys.exit(0)
+with open(path, "r+b") as f:
+    try:
+        m = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    except OSError as e:
+        print("shared writable mapping refused:", errno.errorcode.get(e.errno, e.errno))
+        sys.exit(10 if e.errno == errno.ENODEV else 11)
+    m[100:106] = b"SHARED"
+    m.flush()
+    m.close()
+with open(path, "rb") as f:
+    data = f.read()
+print("after msync+munmap the file has", data[100:106], hashlib.sha256(data).hexdigest()[:16])
+PYEOF
+run_both --name "python mmap MAP_PRIVATE write" -- $PY @T@/mmap_w.py @D@ private
+run_shunt -- $PY @T@/mmap_w.py @D@ shared
+IT_CHECKS=$((IT_CHECKS + 1))
+if [ "$IT_RC" = 10 ]; then
+	it_pass "MAP_SHARED writable mapping of a served file refused with ENODEV (allowed)"
+elif [ "$IT_RC" = 0 ] && grep -q "b'SHARED'" "$IT_OUT" && [ "$(dd if="$IT_ROOT/mapped.bin" bs=1 skip=100 count=6 status=none)" = SHARED ]; then
+	it_pass "MAP_SHARED writes reached the served file"
+else
+	it_fail "MAP_SHARED writable mapping: neither ENODEV nor the writes in the file (exit $IT_RC):"
+	it_show "$IT_OUT" stdout
+	it_show "$IT_ERR" stderr
+fi
 run_both -- $PY -c 'import sys, os; print(sorted(os.listdir(sys.argv[1])))' @D@/many
 run_both -- sh -c "cd @D@ && $PY -c 'import os; print(os.getcwd().endswith(\"/\") , sorted(os.listdir(\".\"))[:5], open(\"a.txt\").read())'"
 cp "$IT_T/fs_script.py" "$IT_ROOT/served_script.py"

@@ -7,6 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 it_setup
 run_both -- sh -c 'echo one > @D@/out; echo two >> @D@/out; /bin/echo three >> @D@/out; cat @D@/out'
+# bash saves fd 1 (F_DUPFD 10), dup2s the served file onto it for the builtin,
+# then dup2s the saved kernel fd back: fd 1 must be the kernel's again.
+run_both -- bash -c 'echo one > @D@/out; echo two; echo three >> @D@/out; printf "%s\n" four; cat @D@/out'
 run_both -- sh -c 'wc -l < @D@/words; tr a-z A-Z < @D@/a.txt > @D@/upper; cat @D@/upper'
 run_both -- sh -c '{ ls @D@; ls -a @D@/sub; } > @D@/x; cat @D@/x'
 run_both -- sh -c '{ /bin/echo first; printf "second\n"; /bin/echo third; head -c 20 @D@/a.txt; } > @D@/shared-offset'

@@ -420,6 +420,10 @@ for raw in open(path, errors="replace"):
         if text.endswith("<unfinished ...>"):
             pending[pid] = text[: -len("<unfinished ...>")]
             continue
+    if name in ("openat", "open", "openat2"):
+        o = re.search(r'=\s*\d+<(.*)>$', text)
+        if o and under(o.group(1)):
+            bad.append(f"the client opened a file of the export root itself, not through shuntd: {raw}")
     if name in ("openat", "open", "openat2") and "O_PATH" in text:
         o = re.search(r'=\s*\d+<(.*)>$', text)
         if o and not o.group(1).startswith("/dev/"):
