@@ -42,6 +42,7 @@ int stats_init(void)
 	long fd = sys_memfd_create("shunt-stats", MFD_CLOEXEC);
 	if (fd < 0)
 		return (int)fd;
+	fd = sys_move_high((int)fd);
 	if (sys_ftruncate((int)fd, sizeof(struct shunt_stats_file)) < 0) {
 		sys_close((int)fd);
 		return -ENOMEM;

@@ -53,6 +53,21 @@ static inline long sys_futex_wait(uint32_t *w, uint32_t val, long timeout_ns)
 static inline long sys_futex_wake(uint32_t *w, int n) { return sys_call(SYS_futex, w, FUTEX_WAKE, n, 0, 0, 0); }
 static inline long sys_sched_yield(void) { return sys_call(SYS_sched_yield, 0, 0, 0, 0, 0, 0); }
 
+/* Internal fds live high, out of the program's way: an exec'd image must find
+ * the low numbers free exactly where the kernel freed them. Returns the new
+ * fd (close-on-exec), or the old one if nothing higher is free. */
+#define SYS_HIGH_FD_BASE 700
+static inline int sys_move_high(int fd)
+{
+	if (fd < 0 || fd >= SYS_HIGH_FD_BASE)
+		return fd;
+	long h = sys_call(SYS_fcntl, fd, 1030 /* F_DUPFD_CLOEXEC */, SYS_HIGH_FD_BASE, 0, 0, 0);
+	if (h < 0)
+		return fd;
+	sys_call(SYS_close, fd, 0, 0, 0, 0, 0);
+	return (int)h;
+}
+
 /* Monotonic nanoseconds through the vDSO-free path is a syscall; callers on
  * hot paths use now_ns() from util.h (vDSO clock_gettime) instead. */
 

@@ -169,6 +169,9 @@ int fsc_fd_uninstall(int fd)
 void fsc_forget_fd(int fd)
 {
 	int o = fsc_fd_uninstall(fd);
-	if (o >= 0)
+	if (o >= 0) {
+		if (fd <= 2)
+			fsc_unfix_std_stream(fd);
 		fsc_ofd_put(o);
+	}
 }

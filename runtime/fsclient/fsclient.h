@@ -103,6 +103,8 @@ FILE *fsc_fopen(const char *rel, const char *mode);
 FILE *fsc_fdopen(int fd, const char *mode);
 /* After fd 0/1/2 became ours: point the standard stream at the channel. */
 void fsc_fix_std_stream(int fd);
+/* ... and back to glibc's stream once the fd is the kernel's again. */
+void fsc_unfix_std_stream(int fd);
 
 /* ---- processes (exec.c, session.c) ---- */
 /* Before an exec or spawn: returns a token for fsc_exec_abort(). */

@@ -141,6 +141,8 @@ int fsc_close(int fd)
 	int o = fsc_fd_uninstall(fd);
 	if (o < 0)
 		return -EBADF;
+	if (fd <= 2)
+		fsc_unfix_std_stream(fd);
 	sys_close(fd);
 	fsc_count_syscall();
 	struct fsc_ofd *of = fsc_ofd_get(o);

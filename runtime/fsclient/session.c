@@ -69,6 +69,7 @@ static int try_connect(void)
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	fd = sys_move_high(fd);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	fsc_strlcpy(sa.sun_path, fsc_socket_path(), sizeof(sa.sun_path));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -367,8 +368,10 @@ int fsc_session_getfd(uint64_t cache_id)
 		fsc_count_syscall();
 		ssize_t n = recvmsg(sess.sock, &mh, MSG_CMSG_CLOEXEC);
 		struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-		if (n == (ssize_t)sizeof(rep) && rep.status == 0 && cm && cm->cmsg_type == SCM_RIGHTS)
+		if (n == (ssize_t)sizeof(rep) && rep.status == 0 && cm && cm->cmsg_type == SCM_RIGHTS) {
 			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+			fd = sys_move_high(fd);
+		}
 		else if (n == (ssize_t)sizeof(rep) && rep.status < 0)
 			fd = rep.status;
 	}

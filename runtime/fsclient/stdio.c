@@ -144,16 +144,38 @@ FILE *fsc_fdopen(int fd, const char *mode)
 	return cookie_stream(fd, mode, true);
 }
 
+/* glibc's own standard streams, put back when the fd is the kernel's again
+ * (a shell restores its stdout after `cmd > file`). */
+static FILE *orig_std[3];
+static FILE *our_std[3];
+
 void fsc_fix_std_stream(int fd)
 {
 	FILE **slot = fd == 0 ? &stdin : fd == 1 ? &stdout : &stderr;
 	FILE *old = *slot;
 	if (old)
 		fflush(old);
+	if (our_std[fd] && old == our_std[fd])
+		return; /* already ours: the cookie reads the fd number afresh */
 	FILE *f = cookie_stream(fd, fd == 0 ? "r" : "w", false);
 	if (!f)
 		return;
 	if (fd == 2)
 		setvbuf(f, NULL, _IONBF, 0);
+	orig_std[fd] = old;
+	our_std[fd] = f;
 	*slot = f;
+}
+
+void fsc_unfix_std_stream(int fd)
+{
+	FILE **slot = fd == 0 ? &stdin : fd == 1 ? &stdout : &stderr;
+	FILE *ours = our_std[fd];
+	if (!ours || *slot != ours)
+		return;
+	fflush(ours);
+	*slot = orig_std[fd];
+	our_std[fd] = NULL;
+	orig_std[fd] = NULL;
+	fclose(ours); /* its close callback leaves the fd alone */
 }
