@@ -44,24 +44,28 @@ FUSE_TARGET = 20.0
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--main', required=True)
+    ap.add_argument('--passes', required=True)
     ap.add_argument('--sys', required=True)
     ap.add_argument('--meta', required=True)
     ap.add_argument('--out', required=True)
     a = ap.parse_args()
 
-    header, rows = report.read_tsv(a.main)
+    header, failed = report.read_tsv(a.main)
+    rows = pick_passes(a.passes, failed)
     _, sysrows = report.read_tsv(a.sys)
     _, metarows = report.read_tsv(a.meta)
     meta = {m['key']: m['value'] for m in metarows}
     sysk = {(s['peer'], s['workload'], s['threads']): s for s in sysrows}
+    header = header + ['pass', 'median_ns_passes']
     extra = ['client_syscalls_op', 'server_syscalls_op', 'stats_syscalls_op', 'stats_fs_ops_op',
-             'client_syscall_names', 'server_syscall_names', 'speedup_vs_native']
+             'stats_client_sleeps_op', 'stats_server_wakeups_op', 'client_syscall_names',
+             'server_syscall_names', 'speedup_vs_native']
     med = {(r['peer'], r['workload'], r['threads']): report.num(r['median_ns'])
            for r in rows if r['status'] == 'ok'}
     for r in rows:
         k = (r['peer'], r['workload'], r['threads'])
         s = sysk.get(k, {})
-        for c in extra[:6]:
+        for c in extra[:-1]:
             r[c] = s.get(c, 'NA') or 'NA'
         nat, m = med.get(('native', k[1], k[2])), med.get(k)
         r['speedup_vs_native'] = '%.3f' % (nat / m) if nat and m else 'NA'
@@ -85,11 +89,13 @@ def main():
     md = []
     md.append('# File I/O benchmark: native vs io_uring vs FUSE vs shunt\n')
     md.append('Produced by `make bench` (or `bench/fs/run build`), %s, commit %s, on %s. '
-              'One run, every peer on the same files; %s s measured per cell after a 0.1 s warm-up; '
+              'One run, every peer on the same files, all set up at once; %s timed passes round-robin over the '
+              'peers, %s s measured per cell after a 0.1 s warm-up, and per cell the pass with the middle median '
+              'is reported (all passes\' medians are in `fs.tsv`, column median_ns_passes); '
               'the whole run took %s s. Load average %s at the start, %s at the end (the machine is shared '
               'and noisy: compare ratios within this run).\n'
               % (meta.get('date', '?'), meta.get('commit', '?'), meta.get('machine', '?'),
-                 meta.get('secs', '?'), meta.get('duration_s', '?'), meta.get('load_start', '?'),
+                 meta.get('passes', '?'), meta.get('secs', '?'), meta.get('duration_s', '?'), meta.get('load_start', '?'),
                  meta.get('load_end', '?')))
     md.append(targets_section(rows, med))
     md.append('## Results\n')
@@ -113,11 +119,13 @@ def main():
     srows = [r for r in order(rows) if r['peer'] == 'shunt' and r['status'] == 'ok']
     if srows:
         md.append('### Which system calls shunt made (per op, steady state)\n')
-        md.append('From the same two strace runs; calls at least 0.05 per op (every peer\'s are in `fs.tsv`).\n')
+        md.append('From the same two strace runs; calls at least 0.05 per op (every peer\'s are in `fs.tsv`). '
+                  'The last four columns are shunt\'s own counters (`SHUNT_STATS=json:PATH`) over the same runs.\n')
         md.append(report.md_table(None, srows, [
             ('workload', 'workload'), ('threads', 'threads'), ('client_syscall_names', 'client'),
-            ('server_syscall_names', 'shuntd'), ('stats_syscalls_op', 'stats fs_syscalls/op'),
-            ('stats_fs_ops_op', 'stats fs_ops/op')]))
+            ('server_syscall_names', 'shuntd'), ('stats_syscalls_op', 'fs_syscalls/op'),
+            ('stats_fs_ops_op', 'fs_ops/op'), ('stats_client_sleeps_op', 'fs_client_sleeps/op'),
+            ('stats_server_wakeups_op', 'fs_server_wakeups/op')]))
     md.append('## Peers\n')
     for p, d in PEERS:
         md.append('- **%s**: %s.' % (p, d))
@@ -131,6 +139,38 @@ def main():
     with open(os.path.join(a.out, 'fs.md'), 'w') as f:
         f.write('\n'.join(md))
     return 0
+
+
+def pick_passes(path, failed):
+    """Per cell, the pass whose median is the middle one of the passes that
+    succeeded (so every figure in a row comes from one run), with all the
+    passes' medians in median_ns_passes; a cell no pass measured keeps its
+    error. `failed` are rows for cells that never ran."""
+    _, prow = report.read_tsv(path)
+    cells = {}
+    for r in prow:
+        cells.setdefault((r['peer'], r['workload'], r['threads']), []).append(r)
+    out = []
+    for k, rs in cells.items():
+        ok = sorted((r for r in rs if r['status'] == 'ok'), key=lambda r: float(r['median_ns']))
+        if ok:
+            pick = dict(ok[(len(ok) - 1) // 2])
+            pick['median_ns_passes'] = ' '.join(r['median_ns'] for r in sorted(ok, key=lambda r: r['pass']))
+            bad = [r for r in rs if r['status'] != 'ok']
+            if bad:
+                pick['median_ns_passes'] += ' (%d pass(es) failed: %s)' % (len(bad), bad[0]['status'])
+        else:
+            pick = dict(rs[0])
+            pick['median_ns_passes'] = 'NA'
+        out.append(pick)
+    for r in failed:
+        if (r['peer'], r['workload'], r['threads']) not in cells:
+            r = dict(r, median_ns_passes='NA', **{'pass': 'NA'})
+            out.append(r)
+    wl = {w: i for i, (w, _) in enumerate(WORKLOADS)}
+    rank = {p: i for i, (p, _) in enumerate(PEERS)}
+    out.sort(key=lambda r: (rank.get(r['peer'], 99), wl.get(r['workload'], 99), int(r['threads'])))
+    return out
 
 
 def order(rows):
