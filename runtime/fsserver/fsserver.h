@@ -127,6 +127,7 @@ struct fs_inode {
 	struct shunt_stat st;       /* what the cache was filled against */
 	int sfd[3];                 /* shared server fds by O_ACCMODE, for fast opens; -1 */
 	uint64_t checked_epoch;     /* fs_data_epoch when st was last known right */
+	uint32_t nlocks;            /* lock entries on it (atomic): close skips the scan at 0 */
 	struct fs_inode *hnext;     /* hash chain */
 	struct fs_inode *lru_prev, *lru_next; /* unreferenced inodes, LRU */
 };
@@ -135,7 +136,6 @@ struct fs_inode {
 struct fs_inode *fs_inode_get(const struct shunt_stat *st);
 /* Ref the inode if the table has it; NULL otherwise. */
 struct fs_inode *fs_inode_find(uint64_t dev, uint64_t ino);
-struct fs_inode *fs_inode_by_cache_id(uint64_t cache_id); /* no ref; table lock held by caller */
 void fs_inode_put(struct fs_inode *ino);
 void fs_inode_ref(struct fs_inode *ino);
 /* Compare st with what we hold (under ino->lock): invalidate when changed. */
@@ -145,8 +145,6 @@ void fs_inode_reap_unlinked(void);
 /* Drop unreferenced caches above the memory budget, LRU first. */
 void fs_inode_trim(void);
 extern uint32_t fs_inode_lru_max;   /* unreferenced inodes kept */
-void fs_inode_table_lock(void);
-void fs_inode_table_unlock(void);
 void fs_inode_refresh_stat(struct fs_inode *ino, const struct shunt_stat *st); /* under ino->lock */
 
 /* ---- handle.c: open files of a family ----------------------------------- */

@@ -23,8 +23,6 @@ static uint32_t nlru;
 static uint64_t next_cache_id;
 uint32_t fs_inode_lru_max = 2048; /* set from RLIMIT_NOFILE: each keeps up to 5 fds */
 
-void fs_inode_table_lock(void) { pthread_mutex_lock(&table_lock); }
-void fs_inode_table_unlock(void) { pthread_mutex_unlock(&table_lock); }
 
 static unsigned bucket_of(uint64_t dev, uint64_t ino)
 {
@@ -249,13 +247,4 @@ void fs_inode_reap_unlinked(void)
 	pthread_mutex_unlock(&table_lock);
 	while (n)
 		destroy(gone[--n]);
-}
-
-struct fs_inode *fs_inode_by_cache_id(uint64_t cache_id)
-{
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct fs_inode *i = buckets[b]; i; i = i->hnext)
-			if (i->cached && i->cache_id == cache_id)
-				return i;
-	return NULL;
 }

@@ -3,6 +3,7 @@
  * the inode, and the kernel's OFD locks / flock on that fd do the work.
  * Never blocks: F_SETLKW is tried once (-EAGAIN; the client retries). */
 #include "fsserver.h"
+#include "common/atomics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,9 +49,8 @@ static struct fs_lockent *entry(struct fs_handle *h, unsigned kind, uint64_t own
 		*err = -ENOMEM;
 		return NULL;
 	}
-	fs_inode_table_lock();
-	h->ino->refs++; /* the entry keeps the inode (and so the lock fd) alive */
-	fs_inode_table_unlock();
+	fs_inode_ref(h->ino); /* the entry keeps the inode (and so the lock fd) alive */
+	fetch_add_relaxed(&h->ino->nlocks, 1);
 	*e = (struct fs_lockent){ .ino = h->ino, .kind = kind, .owner = owner, .fd = fd, .via_handle = h->id,
 				  .family = f, .next = locks };
 	locks = e;
@@ -59,6 +59,7 @@ static struct fs_lockent *entry(struct fs_handle *h, unsigned kind, uint64_t own
 
 static void free_entry(struct fs_lockent *e)
 {
+	fetch_sub_acq_rel(&e->ino->nlocks, 1);
 	close(e->fd); /* drops every lock the description held */
 	fs_inode_put(e->ino);
 	free(e);
@@ -195,6 +196,8 @@ static bool match_owner(struct fs_lockent *e, const void *a)
 }
 void fs_lock_release_owner(struct fs_inode *ino, unsigned kind, uint64_t owner)
 {
+	if (!load_acquire(&ino->nlocks))
+		return;
 	struct owner_key k = { ino, kind, owner };
 	release_if(match_owner, &k);
 }
@@ -207,6 +210,8 @@ static bool match_handle(struct fs_lockent *e, const void *a)
 }
 void fs_lock_release_handle(struct fs_inode *ino, uint32_t handle_id, struct fs_family *f)
 {
+	if (!load_acquire(&ino->nlocks))
+		return;
 	struct handle_key k = { ino, handle_id, f };
 	release_if(match_handle, &k);
 }

@@ -6,6 +6,8 @@
 # Cleans up its processes (by pid) and temp dir.
 set -u
 B=${SHUNT_BUILD:-$(cd "$(dirname "$0")/../../build" && pwd)}
+# Programs linked with the runtime refuse unknown SHUNT_* variables.
+unset SHUNT_BUILD
 T=$(mktemp -d /tmp/shunt-srv-smoke.XXXXXX)
 PID=
 fail=0
