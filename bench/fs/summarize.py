@@ -97,6 +97,17 @@ def main():
               % (meta.get('date', '?'), meta.get('commit', '?'), meta.get('machine', '?'),
                  meta.get('passes', '?'), meta.get('secs', '?'), meta.get('duration_s', '?'), meta.get('load_start', '?'),
                  meta.get('load_end', '?')))
+    try:
+        load = max(float(meta.get(k, '0').split()[0]) for k in ('load_start', 'load_end'))
+        ncpu = int(meta.get('machine', '0').split()[0])
+    except (ValueError, IndexError):
+        load, ncpu = 0.0, 0
+    if ncpu and load > ncpu:
+        md.append('**Load average above the CPU count (%.1f on %d CPUs) during this run.** Designs that spin '
+                  '(io_uring SQPOLL, shunt\'s pollers and clients) lose their CPU to other work then, which shows '
+                  'as medians that differ by 10x or more between passes (`median_ns_passes` in `fs.tsv`); their '
+                  'figures here are pessimistic. The kernel peers suffer less.\n' % (load, ncpu))
+    md.append(glance(rows, med))
     md.append(targets_section(rows, med))
     md.append('## Results\n')
     md.append('Latency is per operation (clock_gettime around each op; open+fstat+close counts as one op). '
@@ -173,14 +184,37 @@ def pick_passes(path, failed):
     return out
 
 
+def glance(rows, med):
+    """One table: workloads down, peers across, median us for 1 and 2 threads."""
+    peers = [p for p, _ in PEERS if any(r['peer'] == p for r in rows)]
+    status = {(r['peer'], r['workload'], r['threads']): r['status'] for r in rows}
+    lines = ['## Medians at a glance (us per op, 1 thread / 2 threads; lower is better)\n',
+             '| workload | ' + ' | '.join(peers) + ' |', '| --- | ' + ' | '.join('---:' for _ in peers) + ' |']
+    for wl, wdesc in WORKLOADS:
+        cells = []
+        for p in peers:
+            vs = []
+            for t in ('1', '2'):
+                m = med.get((p, wl, t))
+                st = status.get((p, wl, t))
+                vs.append(us_fmt(m / 1000.0) if m else ('failed' if st and st != 'ok' else '-'))
+            cells.append(' / '.join(vs))
+        lines.append('| %s | %s |' % (wdesc, ' | '.join(cells)))
+    return '\n'.join(lines) + '\n'
+
+
 def order(rows):
     rank = {p: i for i, (p, _) in enumerate(PEERS)}
     return sorted(rows, key=lambda r: (rank.get(r['peer'], 99), int(r['threads'])))
 
 
+def us_fmt(x):
+    return '%.0f' % x if x >= 100 else '%.3g' % x
+
+
 def us(v):
     x = report.num(v)
-    return 'NA' if x is None else '%.4g' % (x / 1000.0)
+    return 'NA' if x is None else us_fmt(x / 1000.0)
 
 
 def row_view(r):
