@@ -221,6 +221,8 @@ void fs_session_put(struct fs_session *s); /* the last one closes fds, frees */
 /* Once: unpublish, wait for pollers, release locks and the family, unmap,
  * drop the table's reference. */
 void fs_session_end(struct fs_session *s);
+/* End connections that did not complete HELLO within max_ns. */
+void fs_session_reap_silent(uint64_t now, uint64_t max_ns);
 struct fs_family *fs_family_join(uint64_t id, uint64_t token, uid_t uid, int *err);
 void fs_family_release(struct fs_family *f);
 /* Close handles of families that lingered too long; returns ns to the next

@@ -404,6 +404,7 @@ static void on_tick(void)
 		return;
 	uint64_t now = now_ns();
 	fs_family_reap(now);
+	fs_session_reap_silent(now, 5ull * 1000 * 1000 * 1000);
 	fs_pc_trim();
 	fs_inode_reap_unlinked();
 	if (load_relaxed(&fs_cache_bytes) > fs_cache_budget)

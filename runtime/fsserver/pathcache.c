@@ -399,9 +399,17 @@ void fs_pc_fill(const char *path, struct fs_inode *ino, int fd, int flags)
 void fs_pc_trim(void)
 {
 	/* Drop stale entries: memory only, nothing else hangs off them. */
+	static uint64_t trimmed; /* the epoch of the last sweep: nothing went stale since */
 	struct pc_entry *gone = NULL;
+	if (!fs_pc_enabled)
+		return;
 	pthread_mutex_lock(&pc_lock);
 	drain();
+	if (trimmed == pc_epoch) {
+		pthread_mutex_unlock(&pc_lock);
+		return;
+	}
+	trimmed = pc_epoch;
 	for (unsigned b = 0; b < PC_BUCKETS; b++)
 		for (struct pc_entry **pp = &buckets[b]; *pp;) {
 			struct pc_entry *e = *pp;

@@ -157,6 +157,25 @@ void fs_session_put(struct fs_session *s)
 	free(s);
 }
 
+void fs_session_reap_silent(uint64_t now, uint64_t max_ns)
+{
+	/* A connection that never says HELLO holds a slot: not for long. */
+	for (uint32_t i = 0; i < FS_MAX_SESSIONS; i++) {
+		pthread_mutex_lock(&registry_lock);
+		struct fs_session *s = fs_sessions[i];
+		bool stale = s && !load_acquire(&s->ready) && now - s->started_ns > max_ns;
+		if (stale)
+			s->refs++;
+		pthread_mutex_unlock(&registry_lock);
+		if (stale) {
+			log_warn("shuntd: connection %u sent no HELLO in %llu ms, closed", i,
+				 (unsigned long long)(max_ns / 1000000));
+			fs_session_end(s);
+			fs_session_put(s);
+		}
+	}
+}
+
 static bool pid_has_session(const struct fs_session *self)
 {
 	bool found = false;
