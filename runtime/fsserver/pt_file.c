@@ -100,6 +100,9 @@ int64_t fs_pt_open(struct fs_req *r)
 		close(fd);
 		return -ENOMEM;
 	}
+	/* Before the handle is visible: nobody can close fd under the fill. */
+	if (ino && !(flags & (O_TRUNC | O_EXCL)))
+		fs_pc_fill(c->path, ino, fd, flags);
 	int id = fs_handle_install(r->sess->family, h);
 	if (id < 0) {
 		fs_handle_put(h);
@@ -107,8 +110,6 @@ int64_t fs_pt_open(struct fs_req *r)
 	}
 	r->cqe->aux0 = ino && ino->cached ? ino->cache_id : 0;
 	r->cqe->aux1 = st.mode;
-	if (ino && !(flags & (O_TRUNC | O_EXCL)))
-		fs_pc_fill(c->path, ino, fd, flags);
 	return id;
 }
 
