@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -474,3 +475,66 @@ SHUNT_EXPORT int lremovexattr(const char *p, const char *n)
 	return res_ ? (int)ret_errno(-ENOTSUP) : REAL(lremovexattr)(p, n);
 }
 SHUNT_EXPORT int fremovexattr(int fd, const char *n) { return OURS(fd) ? (int)ret_errno(-ENOTSUP) : REAL(fremovexattr)(fd, n); }
+
+/* ---- glibc functions that open or unlink through internal calls ---- */
+
+SHUNT_EXPORT int remove(const char *p)
+{
+	char rel[PATH_MAX];
+	RESOLVE_OR_FAIL(AT_FDCWD, p, rel);
+	if (!res_)
+		return REAL(remove)(p);
+	int r = fsc_unlink(rel, 0);
+	if (r == -EISDIR)
+		r = fsc_unlink(rel, AT_REMOVEDIR);
+	return (int)ret_errno(r);
+}
+
+/* Fill the trailing XXXXXX (before suffixlen bytes) and create: glibc's
+ * mkstemp family opens through its internal open, which we cannot see. */
+static int mktemp_served(char *tmpl, int suffixlen, int flags, bool dir)
+{
+	size_t len = strlen(tmpl);
+	if (suffixlen < 0 || len < 6 + (size_t)suffixlen)
+		return (int)ret_errno(-EINVAL);
+	char *x = tmpl + len - suffixlen - 6;
+	if (memcmp(x, "XXXXXX", 6))
+		return (int)ret_errno(-EINVAL);
+	static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		uint64_t v;
+		if (getentropy(&v, sizeof(v)))
+			v = (uint64_t)attempt * 0x9e3779b97f4a7c15ull;
+		for (int i = 0; i < 6; i++, v /= 62)
+			x[i] = set[v % 62];
+		char rel[PATH_MAX];
+		int res = fsc_resolve(AT_FDCWD, tmpl, rel);
+		if (res <= 0)
+			return (int)ret_errno(res < 0 ? res : -EXDEV);
+		int r = dir ? fsc_mkdir(rel, 0700) : fsc_open(rel, O_RDWR | O_CREAT | O_EXCL | flags, 0600);
+		if (r != -EEXIST)
+			return (int)ret_errno(r);
+	}
+	return (int)ret_errno(-EEXIST);
+}
+
+static int served(const char *p)
+{
+	char rel[PATH_MAX];
+	return fsc_resolve(AT_FDCWD, p, rel) > 0;
+}
+
+SHUNT_EXPORT int mkstemp(char *t) { return served(t) ? mktemp_served(t, 0, 0, false) : REAL(mkstemp)(t); }
+SHUNT_EXPORT int mkstemp64(char *t) { return mkstemp(t); }
+SHUNT_EXPORT int mkostemp(char *t, int f) { return served(t) ? mktemp_served(t, 0, f, false) : REAL(mkostemp)(t, f); }
+SHUNT_EXPORT int mkostemp64(char *t, int f) { return mkostemp(t, f); }
+SHUNT_EXPORT int mkstemps(char *t, int s) { return served(t) ? mktemp_served(t, s, 0, false) : REAL(mkstemps)(t, s); }
+SHUNT_EXPORT int mkstemps64(char *t, int s) { return mkstemps(t, s); }
+SHUNT_EXPORT int mkostemps(char *t, int s, int f) { return served(t) ? mktemp_served(t, s, f, false) : REAL(mkostemps)(t, s, f); }
+SHUNT_EXPORT int mkostemps64(char *t, int s, int f) { return mkostemps(t, s, f); }
+SHUNT_EXPORT char *mkdtemp(char *t)
+{
+	if (!served(t))
+		return REAL(mkdtemp)(t);
+	return mktemp_served(t, 0, 0, true) < 0 ? NULL : t;
+}

@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 extern char **environ;
+static int exec_served(const char *rel, char *const argv[], char *const envp[]);
 int fsc_spawn_prepare(void);
 
 static void env_free(char *buf)
@@ -22,10 +25,12 @@ static void env_free(char *buf)
 
 SHUNT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
+	char rel[PATH_MAX];
+	RESOLVE_OR_FAIL(AT_FDCWD, path, rel);
 	char *buf;
 	char *const *env = fsc_exec_env(envp, &buf, 0);
 	int tok = fsc_exec_prepare();
-	int r = REAL(execve)(path, argv, env);
+	int r = res_ ? exec_served(rel, argv, env) : REAL(execve)(path, argv, env);
 	int e = errno;
 	fsc_exec_abort(tok);
 	env_free(buf);
@@ -142,4 +147,47 @@ SHUNT_EXPORT FILE *popen(const char *cmd, const char *mode)
 SHUNT_EXPORT pid_t vfork(void)
 {
 	return fork();
+}
+
+/* exec of a served file: the kernel cannot open it, so run a memfd copy
+ * (after the server said the caller may execute it). A script sees its
+ * path as /dev/fd/N, as with fexecve. */
+static int exec_served(const char *rel, char *const argv[], char *const envp[])
+{
+	int r = fsc_access(rel, X_OK, 0);
+	if (r)
+		return (int)ret_errno(r);
+	int src = fsc_open(rel, O_RDONLY | O_CLOEXEC, 0);
+	if (src < 0)
+		return (int)ret_errno(src);
+	int mfd = memfd_create("shunt-image", 0);
+	if (mfd < 0) {
+		fsc_close(src);
+		return -1;
+	}
+	char buf[65536];
+	off_t at = 0;
+	for (;;) {
+		ssize_t n = fsc_pread(src, buf, sizeof(buf), at);
+		if (n < 0) {
+			fsc_close(src);
+			REAL(close)(mfd);
+			return (int)ret_errno(n);
+		}
+		if (!n)
+			break;
+		if (REAL(write)(mfd, buf, (size_t)n) != n) {
+			fsc_close(src);
+			REAL(close)(mfd);
+			return -1;
+		}
+		at += n;
+	}
+	fsc_close(src);
+	fchmod(mfd, 0755);
+	r = REAL(fexecve)(mfd, argv, envp);
+	int e = errno;
+	REAL(close)(mfd);
+	errno = e;
+	return r;
 }

@@ -29,28 +29,23 @@ SHUNT_EXPORT FILE *freopen(const char *p, const char *m, FILE *s)
 	}
 	if (!r)
 		return REAL(freopen)(p, m, s);
-	/* A served file cannot live inside glibc's FILE: open a cookie stream
-	 * and, for a standard stream, make the standard name point at it. */
+	/* A served file cannot live inside glibc's FILE. For a standard stream,
+	 * the fd number stays (0, 1 or 2) and the standard name is pointed at a
+	 * cookie stream on it; any other stream is closed and replaced. */
 	int std = s == stdin ? 0 : s == stdout ? 1 : s == stderr ? 2 : -1;
+	if (std < 0) {
+		fclose(s);
+		return fsc_fopen(rel, m);
+	}
 	fflush(s);
 	FILE *f = fsc_fopen(rel, m);
 	if (!f)
 		return NULL;
-	if (std >= 0) {
-		int fd = fileno(f);
-		if (dup2(fd, std) < 0)
-			return NULL;
-		f->_fileno = std;
-		close(fd);
-		if (std == 0)
-			stdin = f;
-		else if (std == 1)
-			stdout = f;
-		else
-			stderr = f;
-	} else {
-		fclose(s);
-	}
-	return f;
+	int fd = fileno(f);
+	int d = dup2(fd, std); /* repoints the standard name (fsc_fix_std_stream) */
+	fclose(f);
+	if (d < 0)
+		return NULL;
+	return std == 0 ? stdin : std == 1 ? stdout : stderr;
 }
 SHUNT_EXPORT FILE *freopen64(const char *p, const char *m, FILE *s) { return freopen(p, m, s); }

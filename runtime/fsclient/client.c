@@ -64,4 +64,20 @@ void fsc_client_init(void)
 	log_debug("file redirection on: %s", cfg.fs_mount.str);
 }
 
-void fsc_client_exit(void) {}
+/* The process is leaving: its fds go away as the kernel's would, so the
+ * descriptions they held lose a reference (and flock/OFD locks taken through
+ * a description this process alone held are released by the server). Runs
+ * after stdio's buffers were written out (see preload/init.c). */
+void fsc_client_exit(void)
+{
+	if (!fsc_enabled)
+		return;
+	for (int fd = 0; fd < FSC_MAX_FD; fd++) {
+		if (!load_relaxed(&fsc_fd_ofd[fd]))
+			continue;
+		/* No stdio here: _exit() in a forked child runs this too. */
+		int o = fsc_fd_uninstall(fd);
+		if (o >= 0)
+			fsc_ofd_put(o);
+	}
+}

@@ -214,7 +214,7 @@ static void scan_fds(struct inherited *in)
 			else if (!strncmp(link, "/memfd:shunt-reserved", 21)) {
 				if (in->template_fd < 0 || fd >= 900)
 					in->template_fd = fd;
-			} else if (!strncmp(link, "/memfd:shunt-exec", 17) && in->nsnaps < 8)
+			} else if (!strncmp(link, "/memfd:shunt-exec ", 18) && in->nsnaps < 8)
 				in->snaps[in->nsnaps++] = fd;
 		}
 	}

@@ -157,7 +157,7 @@ void fsc_fix_std_stream(int fd)
 		fflush(old);
 	if (our_std[fd] && old == our_std[fd])
 		return; /* already ours: the cookie reads the fd number afresh */
-	FILE *f = cookie_stream(fd, fd == 0 ? "r" : "w", false);
+	FILE *f = cookie_stream(fd, "r+", false);
 	if (!f)
 		return;
 	if (fd == 2)
