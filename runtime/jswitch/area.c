@@ -91,6 +91,8 @@ int jsw_area_map_slots(void)
 	return 0;
 }
 
+static int area_fork_child(void);
+
 /* Taken in the parent at fork with the worker lock held: the memfd's
  * contents that match the state the child inherits. The child cannot copy
  * the memfd itself: the parent's worker keeps patching it after fork. */
@@ -110,15 +112,39 @@ int jsw_area_fork_prepare(void)
 	return 0;
 }
 
+/* Last resort in a child: the slot pages become private anonymous memory
+ * holding the snapshot (written, then made executable: never both; this
+ * thread is the only one), so the parent's patches no longer reach us. The
+ * chains stay as they are, for good. */
+static void freeze_private(void)
+{
+	size_t len = jsw_area.slots_len;
+	unsigned char *at = (unsigned char *)jsw_area.slots_rx;
+	jsw_area.ready = 0;
+	if (!fork_snapshot)
+		return; /* nothing consistent to copy: keep the shared pages */
+	void *p = sys_mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (sys_mmap_failed(p))
+		return;
+	memcpy(at, fork_snapshot, len);
+	sys_call(SYS_mprotect, at, len, PROT_READ | PROT_EXEC, 0, 0, 0);
+}
+
 int jsw_area_fork_child(void)
+{
+	int r = area_fork_child();
+	if (r < 0)
+		freeze_private();
+	return r;
+}
+
+static int area_fork_child(void)
 {
 	size_t len = jsw_area.slots_len;
 	if (!jsw_area.ready)
 		return 0;
-	if (!fork_snapshot) {
-		jsw_area.ready = 0;
+	if (!fork_snapshot)
 		return -ENOMEM;
-	}
 	/* The parent's memfd is shared with us: patching it would patch the
 	 * parent. Copy the snapshot into our own and map that at the same
 	 * addresses. */
@@ -142,9 +168,7 @@ int jsw_area_fork_child(void)
 	if (!sys_mmap_failed(p))
 		p = sys_mmap((void *)jsw_area.slots_rx, len, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, (int)fd, 0);
 	if (sys_mmap_failed(p)) {
-		/* Half switched: the old mappings still hold valid code, but
-		 * writing would reach the parent. Stop patching for good. */
-		jsw_area.ready = 0;
+		/* Half switched: the caller freezes a private copy. */
 		r = (long)p;
 		goto out_close;
 	}

@@ -190,6 +190,9 @@ void jsw_start_from_config(void);
  * Tests use it; 0 or -errno (on failure every site is left cold). */
 int jsw_start(enum jsw_mode mode, unsigned period_ms);
 void jsw_stop(void);
+/* Called by the worker once running: registers the fork handler that
+ * restarts it in a child (after the allocator's own handlers). */
+void jsw_register_restart(void);
 
 /* ---- report.c: stats and introspection ---- */
 /* Installed chain of a site; returns its length. */

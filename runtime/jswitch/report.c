@@ -117,12 +117,18 @@ unsigned jsw_site_targets(const struct shunt_jsw_site *s, uintptr_t out[SHUNT_JS
 
 uint64_t jsw_site_patches(const struct shunt_jsw_site *s)
 {
-	return jsw_states[s->idx].patches;
+	jsw_lock();
+	uint64_t n = jsw_states[s->idx].patches;
+	jsw_unlock();
+	return n;
 }
 
 uint64_t jsw_site_rewrites(const struct shunt_jsw_site *s)
 {
-	return jsw_states[s->idx].patches + jsw_states[s->idx].samples;
+	jsw_lock();
+	uint64_t n = jsw_states[s->idx].patches + jsw_states[s->idx].samples;
+	jsw_unlock();
+	return n;
 }
 
 enum jsw_site_mode jsw_site_mode_of(const struct shunt_jsw_site *s)

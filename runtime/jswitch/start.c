@@ -28,6 +28,7 @@ static unsigned nsites_used(void)
 }
 
 static int snapshot_ok;
+static int restart_pending;
 static void atfork_prepare(void)
 {
 	jsw_lock();
@@ -44,13 +45,40 @@ static void atfork_child(void)
 	 * its worker may rewrite: nothing may call a site before this handler
 	 * (it is registered at start-up, ahead of the program's own). */
 	if (!snapshot_ok || jsw_area_fork_child() < 0) {
-		log_warn("jump switches: no private copy after fork; sites frozen as they are");
+		log_warn("jump switches: no private trampolines after fork; sites frozen as they are");
 		jsw_mode_current = JSW_OFF;
 		return;
 	}
 	jsw_sync_register();
-	if (jsw_mode_current == JSW_ON)
-		jsw_worker_start(period_current);
+	restart_pending = jsw_mode_current == JSW_ON;
+}
+
+/* The worker comes back in a second child handler, registered by the
+ * worker itself once the program runs: child handlers run in registration
+ * order, so by then the allocator's own handlers (glibc, jemalloc) have
+ * made malloc usable again for pthread_create. A program that forks before
+ * that keeps the parent's chains in the child, frozen (still correct). */
+static void atfork_child_restart(void)
+{
+	if (!restart_pending)
+		return;
+	restart_pending = 0;
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+	/* TSan forbids threads after a multi-threaded fork; GCC 12's ASan
+	 * allocator may be left locked by another parent thread. */
+	return;
+#else
+	jsw_worker_start(period_current);
+#endif
+}
+
+void jsw_register_restart(void)
+{
+	static int done;
+	if (!done) {
+		done = 1;
+		pthread_atfork(NULL, NULL, atfork_child_restart);
+	}
 }
 
 static void at_exit_account(void)

@@ -64,6 +64,7 @@ static void *worker_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals are not ours */
 	prctl(PR_SET_NAME, "shunt-jsw", 0, 0, 0);
+	jsw_register_restart();
 	while (load_acquire(&worker_running)) {
 		uint32_t seen = load_acquire(&worker_wake);
 		jsw_update_now();

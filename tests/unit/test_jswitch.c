@@ -64,7 +64,6 @@ static void start_manual(void)
 {
 	cr_assert_eq(jsw_start(JSW_ON, 1000), 0);
 	jsw_worker_stop();
-	jsw_tune.min_calls = 64;
 }
 
 static int has_target(const struct shunt_jsw_site *s, void *f)

@@ -59,6 +59,7 @@ static void *caller(void *arg)
 Test(jswitch_stress, changing_targets_while_patching, .timeout = 60)
 {
 	enum { THREADS = 4 };
+	jsw_stop(); /* the constructor's worker reads jsw_tune */
 	jsw_tune.min_calls = 8;
 	jsw_tune.flap_limit = 0;
 	jsw_tune.cooldown = 2;
