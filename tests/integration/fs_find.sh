@@ -16,7 +16,7 @@ run_both -- sh -c 'find @D@ -perm -u+x -type f | sort; find @D@ -perm 600 | sort
 run_both -- sh -c 'find @D@ -printf "%P %y %s %m %n\n" | sort'
 run_both -- sh -c 'find @D@ -printf "%P %TY-%Tm-%Td\n" | grep -E "old|ref|new|notes" | sort'
 run_both -- sh -c 'find -L @D@/link-to-dir -type f | sort'
-run_both -- sh -c 'find @D@/many -name "f1*" -exec cat {} + | sort | head -n 5'
+run_both -- sh -c 'find @D@/many -name "f1*" -exec cat {} + | sort | sed -n 1,5p'
 run_both -- sh -c 'find @D@/many -name "f9*" -delete; ls @D@/many | wc -l'
 run_both -- sh -c 'cd @D@/tree && find . -maxdepth 2 | sort'
 it_done

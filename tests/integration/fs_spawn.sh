@@ -6,6 +6,6 @@
 it_setup
 H=$(it_helper fs_it_spawn)
 run_both -- "$H" @D@
-run_both -- sh -c 'ls @D@/many | head -n 20 | sed "s|^|@D@/many/|" | xargs cat | sort | uniq | wc -l'
+run_both -- sh -c 'ls @D@/many | sed -n 1,20p | sed "s|^|@D@/many/|" | xargs cat | sort | uniq | wc -l'
 run_both -- sh -c 'find @D@/tree -type f -print0 | xargs -0 -n1 wc -c | sort'
 it_done
