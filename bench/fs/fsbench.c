@@ -34,10 +34,10 @@
 enum io_mode { IO_SYNC, IO_URING, IO_SQPOLL };
 static const char *const io_names[] = { [IO_SYNC] = "sync", [IO_URING] = "uring", [IO_SQPOLL] = "sqpoll" };
 
-enum workload { WL_READ4K, WL_READ64, WL_SEQ1M, WL_OPENSTAT, WL_WRITE4K, WL_COUNT };
+enum workload { WL_READ4K, WL_READ64, WL_SEQ1M, WL_OPENSTAT, WL_FSTAT, WL_WRITE4K, WL_COUNT };
 static const char *const wl_names[WL_COUNT] = {
 	[WL_READ4K] = "read4k", [WL_READ64] = "read64", [WL_SEQ1M] = "seq1m",
-	[WL_OPENSTAT] = "openstat", [WL_WRITE4K] = "write4k",
+	[WL_OPENSTAT] = "openstat", [WL_FSTAT] = "fstat", [WL_WRITE4K] = "write4k",
 };
 
 #define MIB (1024 * 1024)
@@ -74,7 +74,6 @@ struct job {
 	int nthreads;
 	pthread_barrier_t bar;
 	uint64_t t_end;		/* written by main before the barrier that starts the measured phase */
-	uint64_t read_size;	/* size of read.dat, from the first worker's fstat */
 	char **small_paths;
 	struct io_uring rings[MAX_THREADS];
 	bool rings_ok;
@@ -222,6 +221,19 @@ static int op_openstat(struct worker *w, const char *path)
 	return r < 0 ? r : rc;
 }
 
+static int op_fstat(struct worker *w)
+{
+	if (o.io == IO_SYNC) {
+		struct stat st;
+		return fstat(w->fd, &st) < 0 ? -errno : 0;
+	}
+	struct io_uring *ring = &w->job->rings[w->idx];
+	struct statx stx;
+	io_uring_prep_statx(uring_sqe(ring), w->fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx);
+	int r = uring_run(ring, o.io == IO_SQPOLL);
+	return r < 0 ? r : 0;
+}
+
 /* One operation of the job's workload. */
 static int do_op(struct worker *w, uint64_t i)
 {
@@ -239,6 +251,8 @@ static int do_op(struct worker *w, uint64_t i)
 	}
 	case WL_OPENSTAT:
 		return op_openstat(w, w->job->small_paths[(i + (uint64_t)w->idx * 7) % (uint64_t)o.nsmall]);
+	case WL_FSTAT:
+		return op_fstat(w);
 	case WL_WRITE4K:
 		return op_pwrite(w, w->buf, 4096, (rng_next(&w->rng) % (w->fsize / 4096)) * 4096);
 	default:
@@ -648,7 +662,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: fsbench --dir DIR --peer LABEL [--io sync|uring|sqpoll]\n"
-		"               [--workloads read4k,read64,seq1m,openstat,write4k] [--threads 1,2]\n"
+		"               [--workloads read4k,read64,seq1m,openstat,fstat,write4k] [--threads 1,2]\n"
 		"               [--secs S] [--warm S] [--ops N] [--warm-ops N] [--nsmall N]\n"
 		"               [--server-comm NAME[,NAME..]] [--server-pid PID[,PID..]] [--header]\n"
 		"Prints TSV: peer io workload threads status ops secs ops_per_s median_ns p99_ns\n"

@@ -16,6 +16,7 @@ WORKLOADS = [
     ('read64', '64 B random pread, cached'),
     ('seq1m', 'sequential 1 MiB pread, cached'),
     ('openstat', 'open + fstat + close'),
+    ('fstat', 'fstat of an open file'),
     ('write4k', '4 KiB random pwrite, preallocated file'),
 ]
 PEERS = [
