@@ -6,6 +6,7 @@
 it_setup it_fixture_std --no-server
 envs=(LD_PRELOAD="$IT_LIB" SHUNT_FS_MOUNT="$IT_MOUNT" SHUNT_FS_ROOT="$IT_ROOT" SHUNT_FS_SOCKET="$IT_SOCK"
 	SHUNT_FS_IDLE_MS=1500 SHUNT_STATS="json:$IT_STATS")
+# (SHUNT_STATS is for the clients; it is not a request for the server's table)
 it_check "no server before the first client" test -z "$(it_listener_pid "$IT_SOCK")"
 out=$(timeout 30 env "${envs[@]}" cat "$IT_MOUNT/a.txt" 2>"$IT_T/err1")
 it_check "first client reads through an autostarted shuntd" test "$out" = "$(cat "$IT_ROOT/a.txt")"
@@ -25,4 +26,15 @@ for i in $(seq 1 100); do
 	sleep 0.1
 done
 it_check "the embedded shuntd exits once idle (SHUNT_FS_IDLE_MS=1500)" test "$gone" = 1
+# The embedded server inherits the first client's stderr: nothing of its own
+# may land there (no SHUNT_STATS or log was asked for).
+for e in err1 err2; do
+	IT_CHECKS=$((IT_CHECKS + 1))
+	if [ -s "$IT_T/$e" ]; then
+		it_fail "stderr of client ${e#err} is not empty (the embedded shuntd wrote to it?):"
+		it_show "$IT_T/$e" stderr
+	else
+		it_pass "stderr of client ${e#err} stays empty"
+	fi
+done
 it_done
