@@ -7,7 +7,9 @@
  * Each loop chains the result of one call into the next. Variants are
  * interleaved over the repetitions; runs twice, with a light callee (xor,
  * add) and a heavier one (4 more dependent multiply-adds). TSV on stdout:
- *   callee  variant  median_ns  p99_ns  cpu_ns  targets
+ *   callee variant median_ns p99_ns cpu_median_ns cpu_p99_ns cpu_ns targets
+ * (wall and thread-CPU ns per call: medians and p99 over repetitions, and
+ * CPU over all of them; CPU time leaves out preemption by other load).
  * Usage: jsw_bench [reps] [calls_per_rep] */
 #include "shunt/jswitch.h"
 #include "jswitch/jsw.h"
@@ -116,7 +118,8 @@ struct variant {
 	const char *name;
 	long (*loop)(long, long);
 	int targets;
-	double *ns;   /* per repetition */
+	double *ns;   /* wall ns per call, per repetition */
+	double *cns;  /* thread CPU ns per call, per repetition */
 	double cpu;   /* thread CPU seconds, all repetitions */
 };
 
@@ -141,8 +144,8 @@ static int steady_with(const struct shunt_jsw_site *s, unsigned n)
 
 int main(int argc, char **argv)
 {
-	int reps = argc > 1 ? atoi(argv[1]) : 201;
-	long calls = argc > 2 ? atol(argv[2]) : 200000;
+	int reps = argc > 1 ? atoi(argv[1]) : 301;
+	long calls = argc > 2 ? atol(argv[2]) : 50000;
 	struct variant v[] = {
 		{ "direct", loop_direct, 1 },
 		{ "plain indirect", loop_plain, 1 },
@@ -201,12 +204,14 @@ int main(int argc, char **argv)
 	}
 
 	long sink = 0;
-	printf("callee\tvariant\tmedian_ns\tp99_ns\tcpu_ns\ttargets\n");
+	printf("callee\tvariant\tmedian_ns\tp99_ns\tcpu_median_ns\tcpu_p99_ns\tcpu_ns\ttargets\n");
 	for (int wi = 0; wi < 2; wi++) {
 		work = wi ? 4 : 0;
 		for (int k = 0; k < NV; k++) {
 			free(v[k].ns);
+			free(v[k].cns);
 			v[k].ns = calloc((size_t)reps, sizeof(double));
+			v[k].cns = calloc((size_t)reps, sizeof(double));
 			v[k].cpu = 0;
 			sink += v[k].loop(calls, k); /* warm-up */
 		}
@@ -216,14 +221,17 @@ int main(int argc, char **argv)
 				sink += v[k].loop(calls, r);
 				double t1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_THREAD_CPUTIME_ID);
 				v[k].ns[r] = (t1 - t0) * 1e9 / (double)calls;
+				v[k].cns[r] = (c1 - c0) * 1e9 / (double)calls;
 				v[k].cpu += c1 - c0;
 			}
 		}
 		for (int k = 0; k < NV; k++) {
 			qsort(v[k].ns, (size_t)reps, sizeof(double), cmp_d);
+			qsort(v[k].cns, (size_t)reps, sizeof(double), cmp_d);
 			int p99 = (int)((reps - 1) * 0.99 + 0.5);
-			printf("%s\t%s\t%.3f\t%.3f\t%.3f\t%d\n", wi ? "heavy" : "light", v[k].name, v[k].ns[reps / 2],
-			       v[k].ns[p99], v[k].cpu * 1e9 / ((double)calls * reps), v[k].targets);
+			printf("%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\n", wi ? "heavy" : "light", v[k].name,
+			       v[k].ns[reps / 2], v[k].ns[p99], v[k].cns[reps / 2], v[k].cns[p99],
+			       v[k].cpu * 1e9 / ((double)calls * reps), v[k].targets);
 		}
 	}
 	fprintf(stderr, "(checksum %ld; %d repetitions of %ld calls per variant)\n", sink, reps, calls);
