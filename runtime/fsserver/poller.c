@@ -10,10 +10,12 @@
 #include "common/stats.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define IDLE_NS      (1000 * 1000ull)  /* spin this long without work, then sleep */
+#define YIELD_NS     (20 * 1000ull)    /* past this, let whatever waits for our CPU run */
 #define CONTROL_NS   (200 * 1000ull)   /* look at the sockets this often while awake */
 #define BATCH        16                /* commands per channel per visit */
 
@@ -182,7 +184,7 @@ void fs_poller_run(struct fs_poller *p)
 	for (unsigned iter = 1; !load_relaxed(&fs_stopping); iter++) {
 		if (sweep(p))
 			worked = true;
-		if (iter & 63) {
+		if (iter & 15) {
 			cpu_relax();
 			continue;
 		}
@@ -198,6 +200,12 @@ void fs_poller_run(struct fs_poller *p)
 		if (now - last_work > IDLE_NS) {
 			go_idle(p);
 			last_work = last_ctl = chan_now_ns();
+		} else if (now - last_work > YIELD_NS) {
+			/* The client we wait for may be queued behind us on this
+			 * CPU (2 CPUs, a loaded machine): spinning through our
+			 * whole time slice would only delay it. Returns at once
+			 * when nothing else is runnable here. */
+			sched_yield();
 		}
 	}
 	fetch_sub_acq_rel(&nawake, 1);
