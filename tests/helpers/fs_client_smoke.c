@@ -23,13 +23,13 @@
 #include <unistd.h>
 
 struct sess {
-	int sock;
+	int fd;
 	void *shm;
 	struct chan_client cc;
 	uint64_t token, fam_id, fam_token;
 };
 static struct sess *S; /* the session commands go to */
-#define sock (S->sock)
+#define sock (S->fd)
 #define shm (S->shm)
 #define cc (S->cc)
 static int failures;
@@ -550,6 +550,31 @@ static int extra(const char *what)
 		CHECK(c.res == 0, "access R_OK: %lld", (long long)c.res);
 		c = path_op(SHUNT_OP_unlink, "rootfile", 0, 0);
 		CHECK(c.res == -EACCES || c.res == -EPERM, "unlink root's file in sticky dir: %lld", (long long)c.res);
+	} else if (!strcmp(what, "linger")) {
+		/* A family outlives its last session by a while (an exec'd image
+		 * reconnects in that window), then its handles are closed. */
+		struct shunt_cqe c = path_op(SHUNT_OP_open, "linger.txt", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		uint32_t h = (uint32_t)c.res;
+		uint64_t id = a->fam_id, tok = a->fam_token;
+		close(a->fd); /* the only session of the family ends */
+		usleep(300 * 1000);
+		struct sess *b = connect_session(id, tok, &rep);
+		CHECK(b != NULL, "rejoin within the linger time: %d", rep.status);
+		if (b) {
+			S = b;
+			struct shunt_sqe f = { .op = SHUNT_OP_fstat, .handle = h };
+			CHECK(run(&f).res == 0, "handle survives the gap");
+			close(b->fd);
+		}
+		const char *wait_s = getenv("SMOKE_LINGER_WAIT");
+		if (wait_s) {
+			sleep((unsigned)atoi(wait_s));
+			struct sess *d = connect_session(id, tok, &rep);
+			printf("rejoin after %s s: %s\n", wait_s, d ? "accepted" : "refused");
+			CHECK(!d, "a family past its linger time still accepts members");
+		}
+		S = NULL;
+		return failures ? 1 : 0;
 	} else if (!strcmp(what, "cachesem")) {
 		/* Block states and contents through write, truncate, extend, append. */
 		struct shunt_cqe c = path_op(SHUNT_OP_open, "sem.bin", O_RDWR | O_CREAT | O_TRUNC, 0644);

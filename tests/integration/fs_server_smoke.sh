@@ -47,7 +47,7 @@ for ARGS in "" "--pollers 2" "--no-path-cache"; do
 
 	# Families, a hostile client, locks, and an unprivileged client (root server
 	# switches to the client's fsuid/fsgid/groups).
-	for m in family hostile locks cachesem pcfill pcext; do
+	for m in family linger hostile locks cachesem pcfill pcext; do
 		SMOKE_ROOT="$T/root" timeout 20 "$B/tests/fs_client_smoke" "$T/run/fs.sock" $m >"$T/$m.out" 2>&1 || bad "scenario $m"
 		tail -n 3 "$T/$m.out"
 	done
