@@ -5,6 +5,11 @@
  * Every site references this file, so it also holds the start-up hook. */
 #include "jsw.h"
 
+/* Slots start on a page of their own: the runtime replaces their pages with
+ * its memfd copy, and the fewer other functions share them, the fewer show
+ * up as memfd code in /proc/PID/maps and profilers. */
+__asm__(".pushsection shunt_jsw_slots,\"ax\",@progbits\n\t.balign 4096\n\t.popsection");
+
 /* Retpoline jump to r11 (the shape of gcc's __x86_indirect_thunk_r11): the
  * return predictor is aimed at the pause/lfence trap, so a poisoned branch
  * target buffer cannot steer speculation. */
