@@ -117,6 +117,8 @@ unsigned jsw_site_targets(const struct shunt_jsw_site *s, uintptr_t out[SHUNT_JS
 
 uint64_t jsw_site_patches(const struct shunt_jsw_site *s)
 {
+	if (s->idx >= SHUNT_JSW_MAX_SITES)
+		return 0; /* beyond the cap: never patched */
 	jsw_lock();
 	uint64_t n = jsw_states[s->idx].patches;
 	jsw_unlock();
@@ -125,6 +127,8 @@ uint64_t jsw_site_patches(const struct shunt_jsw_site *s)
 
 uint64_t jsw_site_rewrites(const struct shunt_jsw_site *s)
 {
+	if (s->idx >= SHUNT_JSW_MAX_SITES)
+		return 0;
 	jsw_lock();
 	uint64_t n = jsw_states[s->idx].patches + jsw_states[s->idx].samples;
 	jsw_unlock();
