@@ -45,8 +45,10 @@ enum fs_payload fs_op_payload(unsigned op)
 }
 
 /* A NUL-terminated path at p (private memory, n bytes available). Returns
- * its length + 1, or -errno. */
-static int take_path(const char *p, uint32_t n)
+ * its length + 1, or -errno. Paths are relative to the export root: a
+ * leading '/' is a malformed command (a symlink's target is only text and
+ * is not checked here). */
+static int take_text(const char *p, uint32_t n)
 {
 	const char *nul = memchr(p, 0, n);
 	if (!nul)
@@ -55,6 +57,11 @@ static int take_path(const char *p, uint32_t n)
 	if (len >= SHUNT_PATH_MAX)
 		return -ENAMETOOLONG;
 	return (int)len + 1;
+}
+static int take_path(const char *p, uint32_t n)
+{
+	int r = take_text(p, n);
+	return r > 0 && p[0] == '/' ? -EINVAL : r;
 }
 
 int fs_decode(const struct shunt_sqe *sqe, uint64_t token, const char *s_data, struct fs_cmd *cmd,
@@ -107,7 +114,8 @@ int fs_decode(const struct shunt_sqe *sqe, uint64_t token, const char *s_data, s
 		cmd->path = p;
 		return 0;
 	case FS_PAY_PATH2:
-		if ((n = take_path(p, data_len)) < 0)
+		n = cmd->op == SHUNT_OP_symlink ? take_text(p, data_len) : take_path(p, data_len);
+		if (n < 0)
 			return n;
 		cmd->path = p;
 		{

@@ -550,6 +550,66 @@ static int extra(const char *what)
 		CHECK(c.res == 0, "access R_OK: %lld", (long long)c.res);
 		c = path_op(SHUNT_OP_unlink, "rootfile", 0, 0);
 		CHECK(c.res == -EACCES || c.res == -EPERM, "unlink root's file in sticky dir: %lld", (long long)c.res);
+	} else if (!strcmp(what, "fuzz")) {
+		/* Well-formed tokens, random everything else, real ops, paths
+		 * from a small set (beneath a scratch root): the server must
+		 * answer each and stay up. */
+		static const char *const names[] = { "", "f", "d", "d/f", "d/../f", "../x", "/abs", "l", "d/", "f/",
+						     "nope/x", ".", "..", "d/d2/f3", "fifo" };
+		srandom(1234);
+		const char *n_s = getenv("SMOKE_FUZZ_N");
+		long n = n_s ? atol(n_s) : 20000, answered = 0, ok = 0;
+		for (long i = 0; i < n; i++) {
+			struct shunt_sqe q;
+			unsigned char *p = (unsigned char *)&q;
+			for (size_t k = 0; k < sizeof(q); k++)
+				p[k] = (unsigned char)random();
+			q.token = S->token;
+			q.reserved0 = 0;
+			q.reserved1 = 0;
+			q.flags = 0;
+			q.op = (uint8_t)(random() % SHUNT_OP_COUNT);
+			q.handle = (uint32_t)(random() % 8);
+			q.off = random() % 4 ? (uint64_t)(random() % 300000) : q.off;
+			q.len = random() % 4 ? (uint32_t)(random() % 70000) : q.len;
+			q.arg0 = random() % 2 ? (uint32_t)(random() % 4) | (random() % 2 ? O_CREAT : 0) : q.arg0;
+			q.arg1 = random() % 2 ? 0644 : q.arg1;
+			q.arg2 = random() % 2 ? (uint64_t)(random() % 4) : q.arg2;
+			q.data_off = random() % 3 ? 0 : q.data_off % (SHUNT_CHAN_DATA_SIZE + 16);
+			/* Payload: a path (or two), or bytes. */
+			char *d = data() + (q.data_off < SHUNT_CHAN_DATA_SIZE ? q.data_off : 0);
+			size_t room = SHUNT_CHAN_DATA_SIZE - (size_t)(d - data());
+			if (room > 64 && random() % 4) {
+				const char *a = names[random() % (sizeof(names) / sizeof(names[0]))];
+				const char *b = names[random() % (sizeof(names) / sizeof(names[0]))];
+				size_t la = strlen(a) + 1, lb = strlen(b) + 1;
+				if (q.op == SHUNT_OP_setattr && room > 64) {
+					struct shunt_setattr sa = { (uint32_t)-1, (uint32_t)-1, 0, 0, UTIME_OMIT, UTIME_NOW };
+					memcpy(d, &sa, sizeof(sa));
+					memcpy(d + sizeof(sa), a, la);
+					q.data_len = (uint32_t)(sizeof(sa) + la);
+				} else {
+					memcpy(d, a, la);
+					memcpy(d + la, b, lb);
+					q.data_len = (uint32_t)(la + lb);
+				}
+				q.data_off = (uint32_t)(d - data());
+			} else {
+				q.data_len = (uint32_t)(random() % 2 ? random() % 5000 : q.data_len);
+			}
+			if (q.op == SHUNT_OP_setattr && random() % 2)
+				q.arg0 &= 7;
+			if (q.op == SHUNT_OP_lock) {
+				q.arg0 = 1 + (uint32_t)(random() % 3);
+				q.arg1 = random() % 2 ? F_SETLKW : (uint32_t)(random() % 40);
+			}
+			struct shunt_cqe c = run(&q);
+			answered++;
+			ok += c.res >= 0;
+		}
+		printf("fuzz: %ld commands answered, %ld succeeded\n", answered, ok);
+		struct shunt_sqe nop = { .op = SHUNT_OP_nop };
+		CHECK(run(&nop).res == 0, "server alive after the fuzz");
 	} else if (!strcmp(what, "linger")) {
 		/* A family outlives its last session by a while (an exec'd image
 		 * reconnects in that window), then its handles are closed. */

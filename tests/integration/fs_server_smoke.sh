@@ -69,6 +69,27 @@ for ARGS in "" "--pollers 2" "--no-path-cache"; do
 	[ -z "$ARGS" ] && cat "$T/server.log"
 done
 
+# A fuzzing client (valid tokens, random real ops and arguments) against a
+# root holding a symlink out of it: the server answers everything, stays up,
+# and nothing outside the root changes.
+rm -rf "$T/root" "$T/outside" && mkdir -p "$T/root/d/d2" "$T/outside"
+echo canary >"$T/outside/canary"
+ln -s "$T/outside" "$T/root/l"
+mkfifo "$T/root/fifo"
+before=$(cd "$T/outside" && ls -la --time-style=+%s . && md5sum canary)
+"$B/shuntd" --root "$T/root" --socket "$T/run/z.sock" --pollers 2 2>"$T/fuzz.log" &
+PID=$!
+for _ in $(seq 50); do [ -S "$T/run/z.sock" ] && break; sleep 0.05; done
+SMOKE_FUZZ_N=8000 timeout 60 "$B/tests/fs_client_smoke" "$T/run/z.sock" fuzz >"$T/fuzz.out" 2>&1 || bad "scenario fuzz"
+tail -n 2 "$T/fuzz.out"
+kill -0 "$PID" 2>/dev/null || bad "shuntd died under the fuzz"
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null
+PID=
+after=$(cd "$T/outside" && ls -la --time-style=+%s . && md5sum canary)
+[ "$before" = "$after" ] || bad "the fuzz changed something outside the root"
+rm -rf "$T/root"
+
 # The cache budget: closed files' caches go once over --cache-mem.
 rm -rf "$T/root" && mkdir -p "$T/root"
 "$B/shuntd" --root "$T/root" --socket "$T/run/b.sock" --cache-mem 1M 2>"$T/budget.log" &

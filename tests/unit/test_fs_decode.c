@@ -214,6 +214,25 @@ Test(fs_decode, unterminated_path)
 	cr_assert_eq(dec(&s), -EINVAL);
 }
 
+Test(fs_decode, absolute_paths_rejected)
+{
+	struct shunt_sqe s = path_sqe(SHUNT_OP_open, "/etc/passwd", 0);
+	cr_assert_eq(dec(&s), -EINVAL);
+	memcpy(area, "a\0/b\0", 5);
+	s = sqe_of(SHUNT_OP_rename);
+	s.data_len = 5;
+	cr_assert_eq(dec(&s), -EINVAL, "second path absolute");
+	/* A symlink's target is text: absolute is allowed (it never resolves
+	 * outside the root anyway); its path is not. */
+	memcpy(area, "/etc\0ln\0", 8);
+	s = sqe_of(SHUNT_OP_symlink);
+	s.data_len = 8;
+	cr_assert_eq(dec(&s), 0);
+	cr_assert_str_eq(cmd.path, "/etc");
+	memcpy(area, "etc\0/ln\0", 8);
+	cr_assert_eq(dec(&s), -EINVAL);
+}
+
 Test(fs_decode, path_too_long)
 {
 	memset(area, 'a', SHUNT_PATH_MAX);
