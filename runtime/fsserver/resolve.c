@@ -59,6 +59,8 @@ int fs_resolve_open(int rootfd, const char *path, int flags, unsigned mode)
 {
 	flags &= FS_OPEN_FLAGS_KNOWN;
 	flags |= O_CLOEXEC;
+	if (flags & O_PATH) /* open(2) ignores the rest with O_PATH; openat2 refuses them */
+		flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	if (!(flags & O_CREAT) && (flags & __O_TMPFILE) != __O_TMPFILE)
 		mode = 0; /* openat2 insists; open(2) ignores it */
 	mode &= 07777;
