@@ -5,6 +5,9 @@
  * proves a copy unreachable runs continuously). Every result is checked. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include "jswitch_fixture.h"
 
@@ -86,4 +89,57 @@ Test(jswitch_stress, changing_targets_while_patching, .timeout = 60)
 		     (unsigned long long)calls);
 	cr_assert_gt(calls, 100000);
 	cr_assert_gt(patches, 200, "patched only %llu times", (unsigned long long)patches);
+}
+
+/* Signals land in the middle of slots (the kernel sends the interrupted
+ * thread to its slot's abort handler before running the handler), and the
+ * handler itself calls through the same site with other targets, while the
+ * worker keeps switching copies. */
+static volatile sig_atomic_t sig_bad, sig_calls;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	for (long i = 0; i < 16; i++) {
+		unsigned k = 4 + (unsigned)(i & 3);
+		if (SHUNT_JSW_CALL(s_reg, fn2[k], i, 99) != MIX(k, i, 99))
+			sig_bad = sig_bad + 1;
+	}
+	sig_calls = sig_calls + 16;
+}
+
+Test(jswitch_stress, signals_inside_slots_while_patching, .timeout = 60)
+{
+	jsw_stop();
+	jsw_tune.min_calls = 8;
+	jsw_tune.flap_limit = 0;
+	jsw_tune.force_repatch = 1;
+	cr_assert_eq(jsw_start(JSW_ON, 0), 0);
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	struct itimerval it = { .it_interval = { 0, 200 }, .it_value = { 0, 200 } };
+	cr_assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	uint64_t n = 0, bad = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (long i = 0; i < 4096; i++) {
+			unsigned k = (unsigned)((i >> 8) & 3);
+			if (SHUNT_JSW_CALL(s_reg, fn2[k], i, 7) != MIX(k, i, 7))
+				bad++;
+		}
+		n += 4096;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (t1.tv_sec - t0.tv_sec < 2);
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
+	uint64_t rewrites = jsw_site_rewrites(SHUNT_JSW_SITE_DESC(s_reg));
+	jsw_stop();
+	cr_log_info("%llu calls, %d in handlers, %llu rewrites", (unsigned long long)n, (int)sig_calls,
+		    (unsigned long long)rewrites);
+	cr_assert_eq(bad, 0, "%llu wrong results in the interrupted thread", (unsigned long long)bad);
+	cr_assert_eq(sig_bad, 0, "%d wrong results in signal handlers", (int)sig_bad);
+	cr_assert_gt(sig_calls, 1000);
+	cr_assert_gt(rewrites, 50);
 }
