@@ -38,7 +38,7 @@ struct fs_cmd {
 	uint64_t user_data, off;
 	uint32_t len, arg0, arg1;
 	uint64_t arg2;
-	uint32_t data_off;        /* where replies go, checked < SHUNT_CHAN_DATA_SIZE */
+	uint32_t data_off;        /* where replies go, checked <= SHUNT_CHAN_DATA_SIZE */
 	uint32_t reply_cap;       /* SHUNT_CHAN_DATA_SIZE - data_off */
 	const char *path, *path2; /* into the caller's buffer; NULL when absent */
 	const char *bytes;        /* write payload, copied */

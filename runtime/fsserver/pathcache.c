@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -74,6 +75,11 @@ static uint32_t hash_path(const char *p)
 static void drain(void)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	/* The common case is an empty queue: FIONREAD says so for less than
+	 * a read() that fails with EAGAIN. */
+	int queued = 0;
+	if (ioctl(ifd, FIONREAD, &queued) == 0 && queued == 0)
+		return;
 	for (;;) {
 		ssize_t n = read(ifd, buf, sizeof(buf));
 		if (n <= 0)

@@ -76,7 +76,7 @@ rm -rf "$T/root" "$T/outside" && mkdir -p "$T/root/d/d2" "$T/outside"
 echo canary >"$T/outside/canary"
 ln -s "$T/outside" "$T/root/l"
 mkfifo "$T/root/fifo"
-before=$(cd "$T/outside" && ls -la --time-style=+%s . && md5sum canary)
+before=$(cd "$T/outside" && ls -lA --time-style=+%s . && stat -c "%a %u %g %s %Y" canary && md5sum canary)
 "$B/shuntd" --root "$T/root" --socket "$T/run/z.sock" --pollers 2 2>"$T/fuzz.log" &
 PID=$!
 for _ in $(seq 50); do [ -S "$T/run/z.sock" ] && break; sleep 0.05; done
@@ -86,7 +86,7 @@ kill -0 "$PID" 2>/dev/null || bad "shuntd died under the fuzz"
 kill -TERM "$PID"
 wait "$PID" 2>/dev/null
 PID=
-after=$(cd "$T/outside" && ls -la --time-style=+%s . && md5sum canary)
+after=$(cd "$T/outside" && ls -lA --time-style=+%s . && stat -c "%a %u %g %s %Y" canary && md5sum canary)
 [ "$before" = "$after" ] || bad "the fuzz changed something outside the root"
 rm -rf "$T/root"
 
