@@ -4,6 +4,7 @@
  * because a vfork child would share (and corrupt) the parent's fd table. */
 #include "preload.h"
 
+#include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -15,7 +16,6 @@
 
 extern char **environ;
 static int exec_served(const char *rel, char *const argv[], char *const envp[]);
-int fsc_spawn_prepare(void);
 
 static void env_free(char *buf)
 {
@@ -101,12 +101,96 @@ SHUNT_EXPORT int execle(const char *path, const char *arg0, ...)
 	return execve(path, argv, envp);
 }
 
+/* ---- posix_spawn file actions on served files ----
+ * glibc runs file actions in the child with its internal open and dup2,
+ * which never see a served path. An addopen of a served path is opened here,
+ * in the parent, and becomes a dup2 of our fd; the spawn's snapshot then
+ * tells the new image which description sits at the target number. */
+struct spawn_redirect {
+	const posix_spawn_file_actions_t *fa;
+	int target, src, err, owned;
+};
+static struct spawn_redirect redirs[64];
+static pthread_mutex_t redir_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int redirect_add(const posix_spawn_file_actions_t *fa, int target, int src, int err, int owned)
+{
+	pthread_mutex_lock(&redir_lock);
+	for (unsigned i = 0; i < sizeof(redirs) / sizeof(redirs[0]); i++)
+		if (!redirs[i].fa) {
+			redirs[i] = (struct spawn_redirect){ fa, target, src, err, owned };
+			pthread_mutex_unlock(&redir_lock);
+			return 0;
+		}
+	pthread_mutex_unlock(&redir_lock);
+	return ENOMEM;
+}
+
+SHUNT_EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const char *path, int oflag,
+						   mode_t mode)
+{
+	char rel[PATH_MAX];
+	int r = fsc_resolve(AT_FDCWD, path, rel);
+	if (r <= 0)
+		return r < 0 ? -r : REAL(posix_spawn_file_actions_addopen)(fa, fd, path, oflag, mode);
+	if (fd < 0)
+		return EBADF;
+	int src = fsc_open(rel, oflag | O_CLOEXEC, mode);
+	if (src < 0)
+		return redirect_add(fa, fd, -1, -src, 0); /* reported by posix_spawn, as natively */
+	int e = redirect_add(fa, fd, src, 0, 1);
+	if (e) {
+		fsc_close(src);
+		return e;
+	}
+	return REAL(posix_spawn_file_actions_adddup2)(fa, src, fd);
+}
+
+SHUNT_EXPORT int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd)
+{
+	if (fsc_fd_is_ours(fd)) {
+		int e = redirect_add(fa, newfd, fd, 0, 0);
+		if (e)
+			return e;
+	}
+	return REAL(posix_spawn_file_actions_adddup2)(fa, fd, newfd);
+}
+
+SHUNT_EXPORT int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa)
+{
+	pthread_mutex_lock(&redir_lock);
+	for (unsigned i = 0; i < sizeof(redirs) / sizeof(redirs[0]); i++)
+		if (redirs[i].fa == fa) {
+			if (redirs[i].owned)
+				fsc_close(redirs[i].src);
+			redirs[i].fa = NULL;
+		}
+	pthread_mutex_unlock(&redir_lock);
+	return REAL(posix_spawn_file_actions_destroy)(fa);
+}
+
 static int spawn_common(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			const posix_spawnattr_t *at, char *const argv[], char *const envp[], bool search)
 {
+	struct fsc_fd_map extra[64];
+	int nextra = 0, err = 0;
+	if (fa) {
+		pthread_mutex_lock(&redir_lock);
+		for (unsigned i = 0; i < sizeof(redirs) / sizeof(redirs[0]); i++) {
+			if (redirs[i].fa != fa)
+				continue;
+			if (redirs[i].err && !err)
+				err = redirs[i].err;
+			else if (!redirs[i].err)
+				extra[nextra++] = (struct fsc_fd_map){ redirs[i].target, redirs[i].src };
+		}
+		pthread_mutex_unlock(&redir_lock);
+	}
+	if (err)
+		return err;
 	char *buf;
 	char *const *env = fsc_exec_env(envp, &buf, 0);
-	int tok = fsc_spawn_prepare();
+	int tok = fsc_spawn_prepare(extra, nextra);
 	int r = search ? REAL(posix_spawnp)(pid, path, fa, at, argv, env) : REAL(posix_spawn)(pid, path, fa, at, argv, env);
 	fsc_exec_abort(tok);
 	env_free(buf);
@@ -126,7 +210,7 @@ SHUNT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fi
 
 SHUNT_EXPORT int system(const char *cmd)
 {
-	int tok = fsc_spawn_prepare();
+	int tok = fsc_spawn_prepare(NULL, 0);
 	int r = REAL(system)(cmd);
 	int e = errno;
 	fsc_exec_abort(tok);
@@ -136,7 +220,7 @@ SHUNT_EXPORT int system(const char *cmd)
 
 SHUNT_EXPORT FILE *popen(const char *cmd, const char *mode)
 {
-	int tok = fsc_spawn_prepare();
+	int tok = fsc_spawn_prepare(NULL, 0);
 	FILE *f = REAL(popen)(cmd, mode);
 	int e = errno;
 	fsc_exec_abort(tok);

@@ -58,11 +58,11 @@ void fsc_exec_save_env(const char *libpath)
 	}
 }
 
-static int make_snapshot(uint32_t refs_held)
+static int make_snapshot(uint32_t refs_held, const struct fsc_fd_map *extra, int nextra)
 {
 	if (!fsc_enabled || !fsc_ofds)
 		return -1;
-	uint32_t n = 0;
+	uint32_t n = (uint32_t)nextra;
 	for (int fd = 0; fd < FSC_MAX_FD; fd++)
 		if (load_relaxed(&fsc_fd_ofd[fd]))
 			n++;
@@ -96,15 +96,28 @@ static int make_snapshot(uint32_t refs_held)
 		h->e[i].cloexec = fsc_fd_cloexec[fd];
 		i++;
 	}
+	/* Spawn file actions that put a served file at a number: last, so they
+	 * win over what the parent had there. */
+	for (int k = 0; k < nextra && i < n; k++) {
+		int o = fsc_fd_to_ofd(extra[k].src);
+		if (o < 0)
+			continue;
+		h->e[i].fd = extra[k].target;
+		h->e[i].ofd = o;
+		h->e[i].cloexec = 0;
+		i++;
+	}
 	h->n = i;
 	store_release(&h->magic, SNAP_MAGIC);
 	sys_munmap(h, len);
 	return (int)mfd;
 }
 
-int fsc_exec_prepare(void) { return make_snapshot(1); }
-int fsc_spawn_prepare(void);
-int fsc_spawn_prepare(void) { return make_snapshot(0); }
+int fsc_exec_prepare(void) { return make_snapshot(1, NULL, 0); }
+int fsc_spawn_prepare(const struct fsc_fd_map *extra, int nextra)
+{
+	return make_snapshot(0, extra, nextra);
+}
 
 void fsc_exec_abort(int token)
 {
@@ -252,6 +265,9 @@ static void adopt(int snapfd)
 		}
 		if (!h->refs_held)
 			fetch_add_acq_rel(&fsc_ofds->ofd[o].refs, 1);
+		int prev = fsc_fd_uninstall(fd);
+		if (prev >= 0)
+			fsc_ofd_put(prev); /* a later entry for the same number wins */
 		fsc_fd_install(fd, o, 0);
 	}
 out:

@@ -109,6 +109,11 @@ void fsc_unfix_std_stream(int fd);
 /* ---- processes (exec.c, session.c) ---- */
 /* Before an exec or spawn: returns a token for fsc_exec_abort(). */
 int fsc_exec_prepare(void);
+/* A spawn's file action that puts served fd src at number target. */
+struct fsc_fd_map {
+	int target, src;
+};
+int fsc_spawn_prepare(const struct fsc_fd_map *extra, int nextra);
 void fsc_exec_abort(int token);
 /* Builds an environment that keeps LD_PRELOAD and SHUNT_* (stack buffer). */
 char *const *fsc_exec_env(char *const envp[], char **buf, size_t nbuf);
