@@ -44,6 +44,6 @@ void jsw_counters_reset(void)
 	uint64_t *base = jsw_percpu_base;
 	if (!base)
 		return;
-	/* Give the pages back; reads see zeros, bodies fault fresh ones in. */
+	/* Give the pages back; reads see zeros, chains fault fresh ones in. */
 	sys_call(SYS_madvise, base, JSW_PERCPU_LEN, MADV_DONTNEED, 0, 0, 0);
 }

@@ -64,7 +64,7 @@ int jsw_sync_rseq(void);
 #define JSW_CTR_LEARN 5               /* calls that went through the learning stub */
 #define JSW_CPU_SHIFT 13              /* 8 KiB of counters per CPU */
 _Static_assert(SHUNT_JSW_MAX_SITES * JSW_CTR_PER_SITE * 8 == (1 << JSW_CPU_SHIFT), "per-CPU block");
-extern uint64_t *jsw_percpu_base;     /* bodies load it rip-relative */
+extern uint64_t *jsw_percpu_base;     /* slot chains load it rip-relative */
 int jsw_counters_init(void);
 uint64_t jsw_counter_sum(unsigned site, unsigned k);
 void jsw_counters_reset(void);

@@ -41,7 +41,7 @@ static void atfork_child(void)
 	jsw_worker_fork_child();
 	if (!slots_mapped)
 		return;
-	/* Until the remap below our slots and bodies are the parent's, which
+	/* Until the remap below our slots are the parent's, which
 	 * its worker may rewrite: nothing may call a site before this handler
 	 * (it is registered at start-up, ahead of the program's own). */
 	if (!snapshot_ok || jsw_area_fork_child() < 0) {
