@@ -1,4 +1,4 @@
-/* Per-CPU hit and fallback counters. Bodies increment them with a plain
+/* Per-CPU hit and fallback counters. Slot chains increment them with a plain
  * `inc` into the block of the CPU named by rseq's cpu_id_start (block 0
  * without rseq), so threads on different CPUs never share a line; a thread
  * migrated mid-increment may lose one count, which only the statistics see.
