@@ -234,6 +234,17 @@ int main(int argc, char **argv)
 			       v[k].cpu * 1e9 / ((double)calls * reps), v[k].targets);
 		}
 	}
+	/* What one rewrite costs the worker: write copy B, SYNC_CORE, switch,
+	 * then settle (SYNC_CORE + RSEQ, copy A, SYNC_CORE, switch, SYNC_CORE +
+	 * RSEQ). Printed as a comment line for the report. */
+	{
+		int n = 200;
+		double t0 = now(CLOCK_MONOTONIC);
+		for (int i = 0; i < n; i++)
+			set_counting(SHUNT_JSW_SITE_DESC(b_count), i & 1);
+		double t1 = now(CLOCK_MONOTONIC);
+		printf("#rewrite_us\t%.1f\n", (t1 - t0) * 1e6 / n);
+	}
 	fprintf(stderr, "(checksum %ld; %d repetitions of %ld calls per variant)\n", sink, reps, calls);
 	return 0;
 }
