@@ -180,7 +180,8 @@ int jsw_start(enum jsw_mode mode, unsigned period_ms)
 	jsw_mode_current = r < 0 ? JSW_OFF : mode;
 	period_current = period_ms;
 	jsw_unlock();
-	if (r == 0 && mode == JSW_ON)
+	/* No sites, no thread: an image without any stays single-threaded. */
+	if (r == 0 && mode == JSW_ON && nsites_used())
 		r = jsw_worker_start(period_ms);
 	return r;
 }
