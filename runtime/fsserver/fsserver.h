@@ -318,6 +318,8 @@ struct fs_poller {
 	unsigned idx;
 	pthread_t thread;
 	uint64_t epoch;             /* odd while sweeping the session table */
+	uint64_t contend_checked, nivcsw; /* involuntary switches, sampled */
+	bool contended;             /* preempted lately: spin less before sleeping */
 	struct fs_counters cnt;
 	struct fs_decode_buf dbuf;
 };

@@ -78,6 +78,22 @@ struct fs_family *fs_family_join(uint64_t id, uint64_t token, uid_t uid, int *er
 		for (f = families; f; f = f->next)
 			if (f->id == id)
 				break;
+		if (!f && id) {
+			/* The client picked id and token when it made its description
+			 * table, so that processes forked before any of them connected
+			 * still share one family: the first HELLO creates it. */
+			f = calloc(1, sizeof(*f));
+			if (!f) {
+				*err = -ENOMEM;
+				goto out;
+			}
+			f->id = id;
+			f->token = token;
+			f->uid = uid;
+			pthread_mutex_init(&f->lock, NULL);
+			f->next = families;
+			families = f;
+		}
 		/* Same answer for a wrong id, token or uid: nothing to probe. */
 		if (!f || f->token != token || f->uid != uid) {
 			f = NULL;
