@@ -149,6 +149,7 @@ it_init() {
 	[ -e "$IT_MOUNT" ] && { echo "FAIL [$IT_NAME] $IT_MOUNT exists on this machine" >&2; exit 1; }
 	mkdir -p "$IT_ROOT" "$IT_WN" "$IT_WS"
 	: >"$IT_T/failures"
+	it_write_post
 }
 
 # Copies the export root to the twin (cp -a keeps modes and mtimes).
@@ -284,52 +285,178 @@ it_normalize() { # side file
 	sed -e "s/$(it_sed_escape "$d")/@D@/g" -e "s/$(it_sed_escape "$w")/@W@/g" "$2"
 }
 
-# A listing of everything under a dir: type, mode, size, link target, sha256.
-it_manifest() {
-	"$IT_PY" - "$1" "${2:-}" "$IT_START" <<'EOF'
-import hashlib, os, stat, sys
-top, with_mtime, start = sys.argv[1], sys.argv[2] == "mtime", int(sys.argv[3])
-rows = []
-for dirpath, dirs, files in os.walk(top):
-    for name in sorted(dirs + files):
-        p = os.path.join(dirpath, name)
-        rel = os.path.relpath(p, top)
-        st = os.lstat(p)
-        m = stat.S_IMODE(st.st_mode)
-        if stat.S_ISLNK(st.st_mode):
-            rows.append(f"{rel} link -> {os.readlink(p)}")
-        elif stat.S_ISDIR(st.st_mode):
-            rows.append(f"{rel} dir {m:o}")
-        elif stat.S_ISREG(st.st_mode):
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            t = ""
-            if with_mtime:  # "now" differs between the two runs; a restored time must not
-                t = f" mtime={int(st.st_mtime)}" if st.st_mtime < start - 1 else " mtime=recent"
-            rows.append(f"{rel} file {m:o} size={st.st_size} nlink={st.st_nlink}{t} sha256={h.hexdigest()}")
+# The harness's checks after a run, in one python process (tree manifests,
+# the stats JSON, the strace log): written into the temp dir by it_init.
+it_write_post() {
+	cat >"$IT_T/post.py" <<'EOF'
+import hashlib, json, os, re, stat, sys
+
+def manifest(top, with_mtime, start):
+    """type, mode, size, link target, sha256 of everything under top"""
+    rows = []
+    for dirpath, dirs, files in os.walk(top):
+        for name in sorted(dirs + files):
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, top)
+            st = os.lstat(p)
+            m = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                rows.append(f"{rel} link -> {os.readlink(p)}")
+            elif stat.S_ISDIR(st.st_mode):
+                rows.append(f"{rel} dir {m:o}")
+            elif stat.S_ISREG(st.st_mode):
+                h = hashlib.sha256()
+                with open(p, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                t = ""
+                if with_mtime:  # "now" differs between the two runs; a restored time must not
+                    t = f" mtime={int(st.st_mtime)}" if st.st_mtime < start - 1 else " mtime=recent"
+                rows.append(f"{rel} file {m:o} size={st.st_size} nlink={st.st_nlink}{t} sha256={h.hexdigest()}")
+            else:
+                rows.append(f"{rel} other {stat.S_IFMT(st.st_mode):o} {m:o}")
+    return sorted(rows)
+
+def stats_summary(path):
+    """sums the counters of every JSON object in the file (one per process)"""
+    try:
+        text = open(path).read()
+    except OSError:
+        return "none"
+    dec, i, objs = json.JSONDecoder(), 0, []
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        try:
+            o, i = dec.raw_decode(text, i)
+        except ValueError as e:
+            return f"bad-json {e}"
+        objs.append(o)
+    if not objs:
+        return "none"
+    ops = sum(o.get("fs_ops", 0) for o in objs)
+    sc = sum(o.get("fs_syscalls", 0) for o in objs)
+    hits = sum(o.get("fs_cache_hits", 0) for o in objs)
+    counts = {}
+    for o in objs:
+        for k, v in (o.get("fs_op_counts") or {}).items():
+            counts[k] = counts.get(k, 0) + v
+    nz = ",".join(f"{k}={v}" for k, v in sorted(counts.items()) if v)
+    return f"{ops} {sc} {hits} objects={len(objs)} ops[{nz}]"
+
+IO = {"read", "pread64", "readv", "preadv", "preadv2", "write", "pwrite64", "writev",
+      "pwritev", "pwritev2", "sendfile", "copy_file_range", "splice"}
+
+def trace_check(path, root, mount):
+    """read/write-family calls on redirected fds in an strace -f -y log: an fd
+    whose /proc/self/fd target is under the export root or the mount, an fd
+    reserved with O_PATH or shunt's reserved memfd, or one the kernel refused
+    with EBADF while live (annotated); and opens of export-root files by the
+    client itself (shuntd is never traced)"""
+    line_re = re.compile(r'^(\d+)\s+(.*)$')
+    start_re = re.compile(r'^(\w+)\((.*)$')
+    resumed_re = re.compile(r'^<\.\.\. (\w+) resumed>(.*)$')
+    str_re = re.compile(r'"(?:[^"\\]|\\.)*"(?:\.\.\.)?')
+    fd_re = re.compile(r'(?<![\w"])(\d+)<((?:[^<>]|<[^<>]*>)*)>')
+    opath, pending, bad = set(), {}, []
+    def under(t):
+        return t == root or t.startswith(root + "/") or t == mount or t.startswith(mount + "/")
+    def judge(name, text, shown):
+        args = str_re.sub('""', text)
+        head, _, res = args.rpartition(") =")
+        if not head:
+            head, res = args, ""
+        for fd, tgt in fd_re.findall(head):
+            if under(tgt):
+                bad.append(f"{name} on a file of the export root or mount: {shown}")
+            elif tgt.startswith("/memfd:shunt-reserved"):
+                bad.append(f"{name} on a redirected fd's reserved number ({tgt}): {shown}")
+            elif tgt in opath:
+                bad.append(f"{name} on an fd reserved with O_PATH ({tgt}): {shown}")
+            elif "EBADF" in res:
+                bad.append(f"{name}: the kernel refused a live fd with EBADF: {shown}")
+    for raw in open(path, errors="replace"):
+        raw = raw.rstrip("\n")
+        m = line_re.match(raw)
+        if not m:
+            continue
+        pid, body = m.groups()
+        r = resumed_re.match(body)
+        if r:
+            name, text = r.group(1), pending.pop(pid, "") + r.group(2)
         else:
-            rows.append(f"{rel} other {stat.S_IFMT(st.st_mode):o} {m:o}")
-for r in sorted(rows):
-    print(r)
+            s = start_re.match(body)
+            if not s:
+                continue
+            name, text = s.groups()
+            if text.endswith("<unfinished ...>"):
+                pending[pid] = text[: -len("<unfinished ...>")]
+                continue
+        if name in ("openat", "open", "openat2"):
+            o = re.search(r'=\s*\d+<(.*)>$', text)
+            if o and under(o.group(1)):
+                bad.append(f"the client opened a file of the export root itself, not through shuntd: {raw}")
+            if o and "O_PATH" in text and not o.group(1).startswith("/dev/"):
+                opath.add(o.group(1))
+        if name in IO:
+            judge(name, text, raw if not r else f"{pid} {name}({text}")
+    out = bad[:30]
+    if len(bad) > 30:
+        out.append(f"... {len(bad) - 30} more")
+    return out
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "manifest":  # DIR [mtime] START
+        print("\n".join(manifest(argv[2], argv[3] == "mtime", int(argv[4]))))
+    elif cmd == "stats":  # FILE
+        print(stats_summary(argv[2]))
+    elif cmd == "trace":  # FILE ROOT MOUNT
+        bad = trace_check(argv[2], argv[3], argv[4])
+        print("\n".join(bad)) if bad else None
+        return 1 if bad else 0
+    elif cmd == "after":  # OUTDIR MTIME START STATS|- TRACE|- ROOT MOUNT [N S WHAT]...
+        out, mt, start, stats, trace, root, mount = argv[2:9]
+        rest, i = argv[9:], 0
+        while i + 3 <= len(rest):
+            n, s, what = rest[i:i + 3]
+            i += 3
+            write(f"{out}/man.n.{what}", "\n".join(manifest(n, mt == "mtime", int(start))) + "\n")
+            write(f"{out}/man.s.{what}", "\n".join(manifest(s, mt == "mtime", int(start))) + "\n")
+        if stats != "-":
+            write(f"{out}/post.stats", stats_summary(stats) + "\n")
+        if trace != "-":
+            bad = trace_check(trace, root, mount) if os.path.getsize(trace) else ["strace wrote no log"]
+            write(f"{out}/post.trace", "".join(b + "\n" for b in bad))
+    return 0
+
+sys.exit(main(sys.argv))
 EOF
 }
 
-# Compares the twin with the export root and the two work dirs.
-it_compare_trees() { # label [mtime]
-	local label=$1 ok=0 a b
-	for a in "$IT_TWIN:$IT_ROOT:data dir" "$IT_WN:$IT_WS:work dir"; do
+it_manifest() { "$IT_PY" "$IT_T/post.py" manifest "$1" "${2:-}" "$IT_START"; }
+it_stats_summary() { "$IT_PY" "$IT_T/post.py" stats "$1"; }
+it_trace_check() { "$IT_PY" "$IT_T/post.py" trace "$1" "$IT_ROOT" "$IT_MOUNT"; }
+
+# Compares the twin with the export root and the two work dirs, from the
+# manifests `post.py after` wrote (it_after_run), plus diff -r.
+it_compare_trees() { # label
+	local label=$1 ok=0 a n s what
+	for a in "$IT_TWIN:$IT_ROOT:data" "$IT_WN:$IT_WS:work"; do
 		IFS=: read -r n s what <<<"$a"
-		it_manifest "$n" "${2:-}" >"$IT_T/man.n"
-		it_manifest "$s" "${2:-}" >"$IT_T/man.s"
-		if ! diff -u --label "native $what" --label "shunt $what" "$IT_T/man.n" "$IT_T/man.s" >"$IT_T/man.diff"; then
-			it_fail "$label: $what differs after the run (native twin vs export root):"
+		if ! diff -u --label "native $what dir" --label "shunt $what dir" "$IT_T/man.n.$what" "$IT_T/man.s.$what" >"$IT_T/man.diff"; then
+			it_fail "$label: $what dir differs after the run (native twin vs export root):"
 			head -n 60 "$IT_T/man.diff" | sed 's/^/    /' >&2
 			ok=1
 		fi
 		if ! diff -r --no-dereference "$n" "$s" >"$IT_T/tree.diff" 2>&1; then
-			it_fail "$label: diff -r of the $what:"
+			it_fail "$label: diff -r of the $what dir:"
 			head -n 20 "$IT_T/tree.diff" | sed 's/^/    /' >&2
 			ok=1
 		fi
@@ -337,105 +464,19 @@ it_compare_trees() { # label [mtime]
 	return $ok
 }
 
-# Sums the counters of every JSON object in the stats file (several
-# processes may each have written one).
-it_stats_summary() { # file -> "fs_ops fs_syscalls {ops}" or "none"
-	"$IT_PY" - "$1" <<'EOF'
-import json, sys
-try:
-    text = open(sys.argv[1]).read()
-except OSError:
-    print("none"); sys.exit(0)
-dec, i, objs = json.JSONDecoder(), 0, []
-while True:
-    while i < len(text) and text[i].isspace():
-        i += 1
-    if i >= len(text):
-        break
-    try:
-        o, i = dec.raw_decode(text, i)
-    except ValueError as e:
-        print(f"bad-json {e}"); sys.exit(0)
-    objs.append(o)
-if not objs:
-    print("none"); sys.exit(0)
-ops = sum(o.get("fs_ops", 0) for o in objs)
-sc = sum(o.get("fs_syscalls", 0) for o in objs)
-hits = sum(o.get("fs_cache_hits", 0) for o in objs)
-counts = {}
-for o in objs:
-    for k, v in (o.get("fs_op_counts") or {}).items():
-        counts[k] = counts.get(k, 0) + v
-nz = ",".join(f"{k}={v}" for k, v in sorted(counts.items()) if v)
-print(f"{ops} {sc} {hits} objects={len(objs)} ops[{nz}]")
-EOF
-}
-
-# Finds read/write-family system calls on redirected fds in an strace -f -y
-# log: an fd whose /proc/self/fd target is under the export root or the
-# mount, an fd the client reserved with O_PATH, or any such call the kernel
-# refused with EBADF on a live (annotated) fd.
-it_trace_check() { # trace-file -> prints violations, status 1 if any
-	"$IT_PY" - "$1" "$IT_ROOT" "$IT_MOUNT" <<'EOF'
-import re, sys
-path, root, mount = sys.argv[1], sys.argv[2], sys.argv[3]
-io = {"read", "pread64", "readv", "preadv", "preadv2", "write", "pwrite64", "writev",
-      "pwritev", "pwritev2", "sendfile", "copy_file_range", "splice"}
-line_re = re.compile(r'^(\d+)\s+(.*)$')
-start_re = re.compile(r'^(\w+)\((.*)$')
-resumed_re = re.compile(r'^<\.\.\. (\w+) resumed>(.*)$')
-str_re = re.compile(r'"(?:[^"\\]|\\.)*"(?:\.\.\.)?')
-fd_re = re.compile(r'(?<![\w"])(\d+)<((?:[^<>]|<[^<>]*>)*)>')
-opath, pending, bad = set(), {}, []
-def under(t):
-    return t == root or t.startswith(root + "/") or t == mount or t.startswith(mount + "/")
-def judge(name, text, shown):
-    args = str_re.sub('""', text)
-    head, _, res = args.rpartition(") =")
-    if not head:
-        head, res = args, ""
-    for fd, tgt in fd_re.findall(head):
-        if under(tgt):
-            bad.append(f"{name} on a file of the export root or mount: {shown}")
-        elif tgt.startswith("/memfd:shunt-reserved"):
-            bad.append(f"{name} on a redirected fd's reserved number ({tgt}): {shown}")
-        elif tgt in opath:
-            bad.append(f"{name} on an fd reserved with O_PATH ({tgt}): {shown}")
-        elif "EBADF" in res:
-            bad.append(f"{name}: the kernel refused a live fd with EBADF: {shown}")
-for raw in open(path, errors="replace"):
-    raw = raw.rstrip("\n")
-    m = line_re.match(raw)
-    if not m:
-        continue
-    pid, body = m.groups()
-    r = resumed_re.match(body)
-    if r:
-        name, text = r.group(1), pending.pop(pid, "") + r.group(2)
-    else:
-        s = start_re.match(body)
-        if not s:
-            continue
-        name, text = s.groups()
-        if text.endswith("<unfinished ...>"):
-            pending[pid] = text[: -len("<unfinished ...>")]
-            continue
-    if name in ("openat", "open", "openat2"):
-        o = re.search(r'=\s*\d+<(.*)>$', text)
-        if o and under(o.group(1)):
-            bad.append(f"the client opened a file of the export root itself, not through shuntd: {raw}")
-    if name in ("openat", "open", "openat2") and "O_PATH" in text:
-        o = re.search(r'=\s*\d+<(.*)>$', text)
-        if o and not o.group(1).startswith("/dev/"):
-            opath.add(o.group(1))
-    if name in io:
-        judge(name, text, raw if not r else f"{pid} {name}({text}")
-for b in bad[:30]:
-    print(b)
-if len(bad) > 30:
-    print(f"... {len(bad) - 30} more")
-sys.exit(1 if bad else 0)
-EOF
+# One python pass after a run: manifests (if trees), stats, trace.
+it_after_run() { # trees(0|1)
+	local args=("$IT_T" "${IT_O_MTIME:-none}" "$IT_START")
+	if [ "$IT_O_STATS" = 1 ]; then args+=("$IT_STATS"); else args+=(-); fi
+	if [ "$IT_O_STRACE" = 1 ]; then
+		[ -e "$IT_TRACE" ] || : >"$IT_TRACE"
+		args+=("$IT_TRACE")
+	else
+		args+=(-)
+	fi
+	args+=("$IT_ROOT" "$IT_MOUNT")
+	[ "$1" = 1 ] && args+=("$IT_TWIN" "$IT_ROOT" data "$IT_WN" "$IT_WS" work)
+	"$IT_PY" "$IT_T/post.py" after "${args[@]}"
 }
 
 # run_shunt [opts] -- argv: runs argv under shunt only (after placeholder
@@ -502,10 +543,10 @@ it_show() { # file label
 }
 
 # Checks the channel evidence of the last shunt run.
-it_check_channel() { # label -> 0 ok
+it_check_channel() { # label -> 0 ok (after it_after_run)
 	local label=$1 ok=0 s
 	if [ "$IT_O_STATS" = 1 ]; then
-		s=$(it_stats_summary "$IT_STATS")
+		s=$(cat "$IT_T/post.stats")
 		set -- $s
 		if [ "$1" = none ] || [ "$1" = bad-json ]; then
 			it_fail "$label: no usable SHUNT_STATS JSON at $IT_STATS ($s)"
@@ -517,15 +558,10 @@ it_check_channel() { # label -> 0 ok
 			echo "    channel: fs_ops=$1 fs_syscalls=$2 fs_cache_hits=$3 $4 $5" >&2
 		fi
 	fi
-	if [ "$IT_O_STRACE" = 1 ]; then
-		if [ ! -s "$IT_TRACE" ]; then
-			it_fail "$label: strace wrote no log"
-			ok=1
-		elif ! it_trace_check "$IT_TRACE" >"$IT_T/trace.bad"; then
-			it_fail "$label: read/write system calls on redirected fds (strace -f -y):"
-			sed 's/^/    /' "$IT_T/trace.bad" >&2
-			ok=1
-		fi
+	if [ "$IT_O_STRACE" = 1 ] && [ -s "$IT_T/post.trace" ]; then
+		it_fail "$label: read/write system calls on redirected fds (strace -f -y):"
+		sed 's/^/    /' "$IT_T/post.trace" >&2
+		ok=1
 	fi
 	return $ok
 }
@@ -566,8 +602,9 @@ run_both() {
 			ok=1
 		fi
 	fi
+	it_after_run "$IT_O_TREES"
 	if [ "$IT_O_TREES" = 1 ]; then
-		it_compare_trees "$label" $IT_O_MTIME || ok=1
+		it_compare_trees "$label" || ok=1
 	fi
 	it_check_channel "$label" || ok=1
 	if [ $ok = 0 ]; then
