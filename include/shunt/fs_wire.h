@@ -57,10 +57,12 @@ enum shunt_msg_type {
 	SHUNT_MSG_WAKE = 3,
 };
 
-/* HELLO: client -> server, with the session memfd. family_token == 0 starts
- * a new family of sessions (a process tree sharing open files); otherwise the
- * session joins the family whose id and token a parent passed down (fork,
- * exec), and so sees that family's open handles. */
+/* HELLO: client -> server, with the session memfd. A family is a process
+ * tree sharing open files. The client picks a random family id and token
+ * when it creates its description table and passes them down (fork, exec);
+ * the first HELLO with an unknown id creates the family, later ones with the
+ * same id, token and uid join it and see its open handles. family_token == 0
+ * asks the server to pick them. */
 struct shunt_hello {
 	uint32_t magic;
 	uint32_t version;

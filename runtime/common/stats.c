@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 __thread struct shunt_stats_slot *stats_tls __attribute__((tls_model("initial-exec")));
 
@@ -31,6 +32,54 @@ static const char *const counter_names[] = {
 #undef STAT_NAME
 };
 
+static int stats_fd = -1;
+extern char **environ;
+
+/* An exec keeps the pid: the new image goes on counting in the file the
+ * old image handed down (SHUNT_INTERNAL_STATS_FD), if it is really this
+ * process's. */
+static struct shunt_stats_file *adopt_inherited(void)
+{
+	const char *v = NULL;
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, "SHUNT_INTERNAL_STATS_FD=", 24))
+			v = *e + 24;
+	if (!v)
+		return NULL;
+	int fd = 0;
+	for (; *v >= '0' && *v <= '9'; v++)
+		fd = fd * 10 + (*v - '0');
+	struct stat st;
+	if (sys_call(SYS_fstat, fd, &st, 0, 0, 0, 0) < 0 || st.st_size != (off_t)sizeof(struct shunt_stats_file))
+		return NULL;
+	struct shunt_stats_file *f =
+		sys_mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (sys_mmap_failed(f))
+		return NULL;
+	if (f->magic != SHUNT_STATS_MAGIC || f->pid != (int32_t)sys_getpid()) {
+		sys_munmap(f, sizeof(*f));
+		return NULL;
+	}
+	sys_fcntl(fd, F_SETFD, FD_CLOEXEC);
+	stats_fd = fd;
+	return f;
+}
+
+int stats_exec_fd(void) { return stats_fd; }
+
+int stats_exec_prepare(void)
+{
+	if (stats_fd >= 0)
+		sys_fcntl(stats_fd, F_SETFD, 0);
+	return stats_fd;
+}
+
+void stats_exec_abort(void)
+{
+	if (stats_fd >= 0)
+		sys_fcntl(stats_fd, F_SETFD, FD_CLOEXEC);
+}
+
 int stats_init(void)
 {
 	if (stats_file)
@@ -38,6 +87,11 @@ int stats_init(void)
 	if (report_fd < 0) {
 		long d = sys_fcntl(2, F_DUPFD_CLOEXEC, 800);
 		report_fd = d >= 0 ? (int)d : 2;
+	}
+	struct shunt_stats_file *inh = adopt_inherited();
+	if (inh) {
+		store_release(&stats_file, inh);
+		return 0;
 	}
 	long fd = sys_memfd_create("shunt-stats", MFD_CLOEXEC);
 	if (fd < 0)
@@ -53,6 +107,7 @@ int stats_init(void)
 		return -ENOMEM;
 	}
 	/* The fd stays open so `shunt stats PID` can find the memfd in /proc/PID/fd. */
+	stats_fd = (int)fd;
 	struct shunt_stats_file *f = p;
 	f->nstat = SHUNT_STAT_MAX;
 	f->pid = (int32_t)sys_getpid();
@@ -73,6 +128,9 @@ void stats_after_fork_child(void)
 	memset(&early_slot, 0, sizeof(early_slot));
 	if (old)
 		sys_munmap(old, sizeof(*old));
+	if (stats_fd >= 0)
+		sys_close(stats_fd);
+	stats_fd = -1;
 	stats_init();
 }
 

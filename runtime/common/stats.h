@@ -21,8 +21,13 @@ static inline void stat_add(unsigned id, uint64_t n)
 #define STAT_INC(name) stat_add(SHUNT_STAT_##name, 1)
 #define STAT_ADD(name, n) stat_add(SHUNT_STAT_##name, (n))
 
-/* Create the memfd; before this, counts go to a private static slot. */
+/* Create the memfd (or adopt the one an exec handed down); before this,
+ * counts go to a private static slot. */
 int stats_init(void);
+/* Around an exec: let the file survive it (returns its fd, or -1), or undo. */
+int stats_exec_prepare(void);
+void stats_exec_abort(void);
+int stats_exec_fd(void);
 void stats_set_gauge_far_resident(uint64_t bytes);
 uint64_t stats_sum(unsigned id);
 const char *stats_name(unsigned id); /* NULL for unnamed slots */

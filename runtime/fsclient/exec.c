@@ -113,7 +113,11 @@ static int make_snapshot(uint32_t refs_held, const struct fsc_fd_map *extra, int
 	return (int)mfd;
 }
 
-int fsc_exec_prepare(void) { return make_snapshot(1, NULL, 0); }
+int fsc_exec_prepare(void)
+{
+	stats_exec_prepare();
+	return make_snapshot(1, NULL, 0);
+}
 int fsc_spawn_prepare(const struct fsc_fd_map *extra, int nextra)
 {
 	return make_snapshot(0, extra, nextra);
@@ -121,6 +125,7 @@ int fsc_spawn_prepare(const struct fsc_fd_map *extra, int nextra)
 
 void fsc_exec_abort(int token)
 {
+	stats_exec_abort();
 	if (token >= 0)
 		sys_close(token);
 }
@@ -153,15 +158,17 @@ char *const *fsc_exec_env(char *const envp[], char **bufp, size_t nbuf)
 	for (char *const *e = envp; e && *e; e++)
 		if (!strncmp(*e, "LD_PRELOAD=", 11))
 			strbytes += strlen(*e);
-	size_t len = (count + nsaved + 2) * sizeof(char *) + strbytes;
+	size_t len = (count + nsaved + 3) * sizeof(char *) + strbytes;
 	len = (len + 4095) & ~(size_t)4095;
 	char **out = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (sys_mmap_failed(out))
 		return envp;
-	char *strs = (char *)(out + count + nsaved + 2);
+	char *strs = (char *)(out + count + nsaved + 3);
 	size_t k = 0;
 	bool have_preload = false;
 	for (char *const *e = envp; e && *e; e++) {
+		if (!strncmp(*e, "SHUNT_INTERNAL_STATS_FD=", 24))
+			continue;
 		if (!strncmp(*e, "LD_PRELOAD=", 11)) {
 			have_preload = true;
 			if (!strstr(*e, "libshunt")) {
@@ -182,6 +189,10 @@ char *const *fsc_exec_env(char *const envp[], char **bufp, size_t nbuf)
 	for (size_t off = 0; off < saved_len; off += strlen(saved_env + off) + 1)
 		if (!env_has(envp, saved_env + off))
 			out[k++] = saved_env + off;
+	/* Where the counters continue after the exec (stats.c checks the pid). */
+	log_format(strs, strbytes, "SHUNT_INTERNAL_STATS_FD=%d", stats_exec_fd());
+	out[k++] = strs;
+	strs += strlen(strs) + 1;
 	out[k] = NULL;
 	*bufp = (char *)out;
 	return out;

@@ -94,6 +94,12 @@ int fsc_ofd_area_init(int inherited_fd, int inherited_template)
 	if (fresh) {
 		a->magic = FSC_OFD_MAGIC;
 		a->next_id = 1;
+		/* Our family's name, chosen now: children forked before the first
+		 * connection must all join the same family. */
+		uint64_t rnd[2] = { 0, 0 };
+		sys_call(SYS_getrandom, rnd, sizeof(rnd), 0, 0, 0, 0);
+		a->family_id = rnd[0] | 1;
+		a->family_token = rnd[1] | 1;
 	}
 	a->reserved_ino = fd_ino(reserved_template);
 	fsc_ofds = a;
