@@ -335,7 +335,9 @@ static bool sock_readable(struct fs_session *s)
 {
 	bool keep = true;
 	pthread_mutex_lock(&s->sock_lock);
-	for (;;) {
+	/* Bounded: a client flooding WAKEs must not keep a poller here (the
+	 * socket stays readable; the rest is read on the next round). */
+	for (int budget = 64; budget > 0; budget--) {
 		union {
 			struct shunt_hello hello;
 			struct shunt_getfd getfd;
@@ -444,7 +446,7 @@ int fs_control_poll(struct fs_poller *self, int timeout_ms)
 		struct fs_session *s;
 		switch (kind) {
 		case EV_LISTEN:
-			for (;;) {
+			for (int budget = 64; budget > 0; budget--) {
 				int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 				if (fd < 0)
 					break;
