@@ -141,6 +141,12 @@ int64_t fs_pt_setattr(struct fs_req *r)
 	if (c->handle) {
 		if (!(h = fs_handle_get(r->sess->family, c->handle)))
 			return -EBADF;
+		if ((h->flags & O_PATH) == O_PATH) {
+			/* fchmod/fchown/futimens on an O_PATH fd: the kernel's EBADF
+			 * (our *at(AT_EMPTY_PATH) calls would accept it). */
+			fs_handle_put(h);
+			return -EBADF;
+		}
 		fd = h->fd;
 	} else {
 		fd = object_fd(c->path, c->arg2 & AT_SYMLINK_NOFOLLOW);
