@@ -8,7 +8,7 @@
  *     0  lea  r11, [rip + s->cs]     ; rseq: this thread may enter a copy
  *     7  mov  fs:[rseq + 8], r11     ; struct rseq.rseq_cs
  *    16  selector, 8 bytes           ; nopl (fall into A) | jmp B | jmp cold
- *    24  copy A (236 bytes)          ; the chain; A and B are the rseq
+ *    24  copy A (236 bytes)          ; the chain; 16..495 is the rseq
  *   260  copy B (236 bytes)          ;   critical section of this slot
  *   496  .long RSEQ_SIG
  *   500  jmp  slot                   ; abort handler: dispatch again
@@ -144,8 +144,13 @@ void jsw_emit_slot(struct shunt_jsw_site *s)
 	memset(buf, 0xcc, sizeof(buf));
 	s->cs.version = 0;
 	s->cs.flags = 0;
-	s->cs.start_ip = slot + JSW_SLOT_A;
-	s->cs.post_commit_offset = JSW_SLOT_SIG - JSW_SLOT_A;
+	/* The critical section starts right after the rseq_cs store, at the
+	 * selector: a thread preempted between the store and a copy must be
+	 * restarted too, because the kernel clears rseq_cs when it finds the
+	 * thread outside the range, and the thread would then run the copy
+	 * unprotected. */
+	s->cs.start_ip = slot + JSW_SLOT_SEL;
+	s->cs.post_commit_offset = JSW_SLOT_SIG - JSW_SLOT_SEL;
 	s->cs.abort_ip = slot + JSW_SLOT_SIG + 4;
 	lea_r11_rip(&e, (uintptr_t)&s->cs);
 	/* mov fs:[rseq + 8], r11 */

@@ -229,7 +229,10 @@ Test(jswitch, patched_code_is_what_runs)
 	cr_assert(a[0] == 0x4c && a[1] == 0x8d && a[2] == 0x1d);
 	memcpy(&rel, a + 3, 4);
 	cr_assert_eq((uintptr_t)a + 7 + rel, (uintptr_t)fn2[4]);
-	cr_assert_eq(s->cs.start_ip, (uintptr_t)a, "the rseq section starts at copy A");
+	cr_assert_eq(s->cs.start_ip, (uintptr_t)slot + JSW_SLOT_SEL,
+		     "the rseq section starts right after the rseq_cs store");
+	cr_assert_eq(s->cs.start_ip + s->cs.post_commit_offset, (uintptr_t)slot + JSW_SLOT_SIG);
+	cr_assert_eq(s->cs.abort_ip, (uintptr_t)slot + JSW_SLOT_SIG + 4);
 	cr_assert_eq(*(const uint32_t *)(slot + JSW_SLOT_SIG), 0x53053053u, "rseq signature before the abort handler");
 	if (getenv("JSW_DUMP")) {
 		FILE *f = fopen(getenv("JSW_DUMP"), "w");
