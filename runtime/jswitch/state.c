@@ -78,7 +78,8 @@ void jsw_state_settle(void)
 		}
 	}
 	if (moved) {
-		jsw_sync_cores(); /* no core keeps bytes it fetched from A before */
+		if (jsw_sync_cores() < 0) /* no core keeps bytes it fetched from A before */
+			return;
 		for (unsigned i = 0; i < n; i++)
 			if (jsw_states[i].active == JSW_COPY_B) {
 				jsw_select(&__start_shunt_jsw_sites[i], JSW_COPY_A);
@@ -118,7 +119,8 @@ int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_ch
 		 * before, then switch the selector to it. */
 		int to = st->active == JSW_COPY_A ? JSW_COPY_B : JSW_COPY_A;
 		jsw_emit_copy(s, to, spec);
-		jsw_sync_cores();
+		if (jsw_sync_cores() < 0)
+			return -EIO; /* unserialised: the selector stays where it was */
 		jsw_select(s, to);
 		st->active = to;
 		if (to == JSW_COPY_B)
