@@ -240,3 +240,32 @@ Test(jswitch, patched_code_is_what_runs)
 		fclose(f);
 	}
 }
+
+Test(jswitch, flapping_site_falls_back_then_retries)
+{
+	const struct shunt_jsw_site *s = SHUNT_JSW_SITE_DESC(t_two);
+	start_manual();
+	jsw_tune.flap_limit = 3;
+	jsw_tune.cooldown = 2;
+	/* The hot target changes every few passes: learned, missed, relearned. */
+	int k = 0;
+	for (int pass = 0; pass < 40 && jsw_site_mode_of(s) != JSW_SITE_FALLBACK; pass++) {
+		if (pass % 2 == 0)
+			k = (k + 1) % NFN;
+		call_two(k, 200);
+		jsw_update_now();
+	}
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_FALLBACK, "a flapping site goes to the fallback");
+	call_two(2, 50);
+	/* The cool-down (cooldown * 4 passes for flapping) ends in profiling. */
+	for (int pass = 0; pass < 8 * 4 && jsw_site_mode_of(s) == JSW_SITE_FALLBACK; pass++) {
+		call_two(2, 10);
+		jsw_update_now();
+	}
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_PROFILE, "profiling again after the cool-down");
+	call_two(2, 200);
+	jsw_update_now();
+	/* flap decays every 16 passes; until then the site may fall back again */
+	cr_assert(jsw_site_mode_of(s) == JSW_SITE_STEADY || jsw_site_mode_of(s) == JSW_SITE_FALLBACK);
+	call_two(2, 10);
+}
