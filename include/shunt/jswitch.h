@@ -11,10 +11,9 @@
  * or on the stack for a 6-argument site). The slot compares the target with
  * up to SHUNT_JSW_MAX_TARGETS learned addresses and jumps straight to the
  * match, else to the fallback (a retpoline on the target, or the learning
- * stub). Before the runtime starts,
- * and with SHUNT_JSW=off, the slot jumps to a plain retpoline: a site works
- * from the first instruction of the process. Patching is described in
- * runtime/jswitch/README.md.
+ * stub). Before the runtime starts, and with SHUNT_JSW=off, the slot jumps to
+ * a plain retpoline: a site works from the first instruction of the process.
+ * Patching, and why it is safe, is described in runtime/jswitch/README.md.
  *
  * Restrictions (checked at compile time): at most 6 parameters, each of
  * integer class (integers, pointers, enums) and at most 8 bytes; the return
@@ -52,14 +51,14 @@ struct shunt_jsw_learn {
 	uint64_t count;
 };
 
-/* The per-site descriptor. Fields above `rt` are constant after compile
- * time; the rest belongs to the runtime (runtime/jswitch). */
+/* The per-site descriptor. name, slot and argloc are set at compile time;
+ * the rest belongs to the runtime (runtime/jswitch). */
 struct shunt_jsw_site {
 	const char *name;
 	void *slot;             /* the slot's address (the call site calls it) */
 	uint32_t argloc;        /* target's location: 0-5 argument register, 6 stack */
 	uint32_t idx;           /* position in the section, set at start-up */
-	struct shunt_jsw_rseq_cs cs;   /* covers the slot's two copies; abort -> slot */
+	struct shunt_jsw_rseq_cs cs;   /* covers the selector and both copies; abort -> slot */
 	struct shunt_jsw_learn learn[SHUNT_JSW_LEARN_SLOTS];
 	uint64_t learn_overflow;       /* profile calls that found no free entry */
 	uintptr_t targets[SHUNT_JSW_MAX_TARGETS]; /* installed chain, for readers */
@@ -75,8 +74,8 @@ _Static_assert(sizeof(struct shunt_jsw_site) % 64 == 0, "sites are an array in t
 #define SHUNT_JSW_STR_(x) #x
 #define SHUNT_JSW_STR(x) SHUNT_JSW_STR_(x)
 
-/* A parameter type must be integer class (1 void 2... see gcc typeclass.h:
- * integer 1, char 2, enumeral 3, boolean 4, pointer 5) and fit a register. */
+/* A parameter type must be integer class (gcc's typeclass.h: integer 1,
+ * char 2, enumeral 3, boolean 4, pointer 5) and fit a register. */
 #define SHUNT_JSW_CHECK_T(t)                                                               \
 	_Static_assert(sizeof(t) <= 8 && __builtin_classify_type(*(t *)0) >= 1 &&            \
 			       __builtin_classify_type(*(t *)0) <= 5,                              \
