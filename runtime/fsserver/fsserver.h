@@ -158,6 +158,8 @@ struct fs_handle {
 	uint32_t st_mode;
 	struct fs_inode *ino;       /* regular files */
 	pthread_mutex_t pos_lock;   /* directory position for getdents */
+	void *obj;                  /* a backend's own object (memfs node); fd is then -1 */
+	void (*release)(struct fs_handle *h); /* called by the last put when set */
 };
 struct fs_family;
 /* Install h (one ref kept by the table); returns the handle id or -errno. */
@@ -284,6 +286,7 @@ struct fs_backend {
 	int (*init)(const char *root);
 };
 extern const struct fs_backend fs_passthrough;
+extern const struct fs_backend fs_memfs;     /* memfs.c: --backend mem */
 extern const struct fs_backend *fs_backend_cur;
 extern int fs_rootfd;
 /* The one place backend ops are called from. */

@@ -76,7 +76,9 @@ void fs_handle_put(struct fs_handle *h)
 {
 	if (fetch_sub_acq_rel(&h->refs, 1) != 1)
 		return;
-	if (!h->shared_fd)
+	if (h->release)
+		h->release(h);
+	if (!h->shared_fd && h->fd >= 0)
 		close(h->fd);
 	if (h->ino)
 		fs_inode_put(h->ino);

@@ -20,7 +20,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shuntd --root DIR --socket PATH [--pollers N] [--idle-exit-ms N] [--cache-mem SIZE]\n"
-		   "              [--daemon] [--no-path-cache] [--log debug|info|warn|error]\n");
+		   "              [--daemon] [--no-path-cache] [--backend passthrough|mem] [--log debug|info|warn|error]\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -61,6 +61,15 @@ int main(int argc, char **argv)
 		i++;
 		if (!strcmp(a, "--root")) {
 			o.root = v;
+		} else if (!strcmp(a, "--backend")) {
+			if (!strcmp(v, "passthrough"))
+				fs_backend_cur = &fs_passthrough;
+			else if (!strcmp(v, "mem"))
+				fs_backend_cur = &fs_memfs;
+			else {
+				fprintf(stderr, "shuntd: --backend wants passthrough or mem, got '%s'\n", v);
+				return 2;
+			}
 		} else if (!strcmp(a, "--socket")) {
 			o.socket = v;
 		} else if (!strcmp(a, "--pollers")) {
@@ -98,16 +107,29 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!o.root || !o.socket) {
+	bool mem = fs_backend_cur == &fs_memfs;
+	if ((!o.root && !mem) || !o.socket) {
 		fprintf(stderr, "shuntd: --root and --socket are required\n");
 		usage(stderr);
 		return 2;
 	}
 	struct stat st;
-	if (stat(o.root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	if (!mem && (stat(o.root, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		fprintf(stderr, "shuntd: root '%s': %s\n", o.root, errno ? strerror(errno) : "not a directory");
 		return 1;
 	}
+	if (mem) {
+		o.root = "(memory)";
+		fs_pc_enabled = false; /* the path cache fronts the passthrough backend only */
+	}
+	/* Every wire op has an implementation (designated initialisers leave
+	 * a forgotten one NULL). */
+	const fs_op_fn *tab = (const fs_op_fn *)&fs_backend_cur->ops;
+	for (unsigned op = 0; op < SHUNT_OP_COUNT; op++)
+		if (!tab[op]) {
+			fprintf(stderr, "shuntd: backend %s lacks op %s\n", fs_backend_cur->name, fs_op_names[op]);
+			return 1;
+		}
 	/* Clients send modes with their own umask applied. */
 	umask(0);
 	/* Every open file and cached inode costs fds: take all we may have,

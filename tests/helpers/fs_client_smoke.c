@@ -610,6 +610,79 @@ static int extra(const char *what)
 		printf("fuzz: %ld commands answered, %ld succeeded\n", answered, ok);
 		struct shunt_sqe nop = { .op = SHUNT_OP_nop };
 		CHECK(run(&nop).res == 0, "server alive after the fuzz");
+	} else if (!strcmp(what, "memfs")) {
+		/* The in-memory backend: the same commands, the kernel's errnos. */
+		struct shunt_cqe c = path_op(SHUNT_OP_mkdir, "m", 0, 0755);
+		CHECK(c.res == 0, "mkdir: %lld", (long long)c.res);
+		CHECK(path_op(SHUNT_OP_mkdir, "m", 0, 0755).res == -EEXIST, "mkdir twice");
+		c = path_op(SHUNT_OP_open, "m/f", O_RDWR | O_CREAT | O_EXCL, 0640);
+		CHECK(c.res > 0 && c.aux0 == 0 && (c.aux1 & 07777) == 0640, "create: %lld", (long long)c.res);
+		uint32_t h = (uint32_t)c.res;
+		memcpy(data(), "memory!", 7);
+		struct shunt_sqe w = { .op = SHUNT_OP_write, .handle = h, .off = 3, .data_len = 7 };
+		c = run(&w);
+		CHECK(c.res == 7 && c.aux0 == 3, "write at 3");
+		struct shunt_sqe rd = { .op = SHUNT_OP_read, .handle = h, .len = 64 };
+		c = run(&rd);
+		CHECK(c.res == 10 && c.aux1 == SHUNT_READ_REPLY_DIRECT && !memcmp(data(), "\0\0\0memory!", 10), "read back");
+		memcpy(data(), "+", 1);
+		struct shunt_sqe ap = { .op = SHUNT_OP_write, .handle = h, .data_len = 1, .arg0 = SHUNT_WRITE_APPEND };
+		CHECK(run(&ap).aux0 == 10, "append at the end");
+		struct shunt_sqe fs = { .op = SHUNT_OP_fstat, .handle = h };
+		run(&fs);
+		struct shunt_stat st;
+		memcpy(&st, data(), sizeof(st));
+		CHECK(st.size == 11 && S_ISREG(st.mode) && st.nlink == 1, "fstat");
+		CHECK(path_op(SHUNT_OP_open, "m/f", O_RDWR | O_CREAT | O_EXCL, 0640).res == -EEXIST, "O_EXCL");
+		CHECK(path_op(SHUNT_OP_open, "m/f", O_RDONLY | O_DIRECTORY, 0).res == -ENOTDIR, "O_DIRECTORY on a file");
+		CHECK(path_op(SHUNT_OP_open, "m", O_WRONLY, 0).res == -EISDIR, "write-open a dir");
+		CHECK(path_op(SHUNT_OP_open, "m/f/x", O_RDONLY, 0).res == -ENOTDIR, "file as a dir");
+		CHECK(path_op(SHUNT_OP_open, "../x", O_RDONLY, 0).res == -EACCES, "escape");
+		CHECK(path_op(SHUNT_OP_open, "m/nope", O_RDONLY, 0).res == -ENOENT, "missing");
+		memcpy(data(), "f\0m/ln\0", 8);
+		struct shunt_sqe sl = { .op = SHUNT_OP_symlink, .data_len = 8 };
+		CHECK(run(&sl).res == 0, "symlink");
+		c = path_op(SHUNT_OP_open, "m/ln", O_RDONLY, 0);
+		CHECK(c.res > 0, "open through a link");
+		struct shunt_sqe cl0 = { .op = SHUNT_OP_close, .handle = (uint32_t)c.res };
+		run(&cl0);
+		struct shunt_sqe rl = { .op = SHUNT_OP_readlink, .len = 64 };
+		memcpy(data(), "m/ln", 5);
+		rl.data_len = 5;
+		c = run(&rl);
+		CHECK(c.res == 1 && data()[0] == 'f', "readlink");
+		memcpy(data(), "/etc\0m/abs\0", 11);
+		struct shunt_sqe sl2 = { .op = SHUNT_OP_symlink, .data_len = 11 };
+		run(&sl2);
+		CHECK(path_op(SHUNT_OP_open, "m/abs/passwd", O_RDONLY, 0).res == -EACCES, "absolute link");
+		memcpy(data(), "m/f\0m/g\0", 8);
+		struct shunt_sqe rn = { .op = SHUNT_OP_rename, .data_len = 8 };
+		CHECK(run(&rn).res == 0, "rename");
+		CHECK(path_op(SHUNT_OP_stat, "m/f", 0, 0).res == -ENOENT, "old name gone");
+		c = path_op(SHUNT_OP_stat, "m/g", 0, 0);
+		memcpy(&st, data(), sizeof(st));
+		CHECK(c.res == 0 && st.size == 11, "new name");
+		c = path_op(SHUNT_OP_open, "m", O_RDONLY | O_DIRECTORY, 0);
+		uint32_t dh = (uint32_t)c.res;
+		struct shunt_sqe gd = { .op = SHUNT_OP_getdents, .handle = dh, .len = 4096 };
+		c = run(&gd);
+		int count = 0;
+		for (long long pos = 0; pos < c.res;) {
+			unsigned short reclen;
+			memcpy(&reclen, data() + pos + 16, 2);
+			count++;
+			pos += reclen;
+		}
+		CHECK(count == 5, "getdents: . .. g ln abs (%d)", count);
+		gd.off = c.aux0;
+		CHECK(run(&gd).res == 0, "getdents at the end");
+		CHECK(path_op(SHUNT_OP_unlink, "m", AT_REMOVEDIR, 0).res == -ENOTEMPTY, "rmdir non-empty");
+		CHECK(path_op(SHUNT_OP_unlink, "m", 0, 0).res == -EISDIR, "unlink a dir");
+		CHECK(path_op(SHUNT_OP_unlink, "m/g", 0, 0).res == 0, "unlink an open file");
+		struct shunt_sqe rd2 = { .op = SHUNT_OP_read, .handle = h, .len = 64 };
+		CHECK(run(&rd2).res == 11, "an unlinked open file still reads");
+		struct shunt_sqe cl = { .op = SHUNT_OP_close, .handle = h };
+		run(&cl);
 	} else if (!strcmp(what, "linger")) {
 		/* A family outlives its last session by a while (an exec'd image
 		 * reconnects in that window), then its handles are closed. */

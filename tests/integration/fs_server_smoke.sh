@@ -90,6 +90,16 @@ after=$(cd "$T/outside" && ls -lA --time-style=+%s . && stat -c "%a %u %g %s %Y"
 [ "$before" = "$after" ] || bad "the fuzz changed something outside the root"
 rm -rf "$T/root"
 
+# The in-memory backend.
+"$B/shuntd" --backend mem --socket "$T/run/m.sock" 2>"$T/mem.log" &
+PID=$!
+for _ in $(seq 50); do [ -S "$T/run/m.sock" ] && break; sleep 0.05; done
+timeout 20 "$B/tests/fs_client_smoke" "$T/run/m.sock" memfs >"$T/mem.out" 2>&1 || bad "scenario memfs"
+tail -n 1 "$T/mem.out"
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null
+PID=
+
 # The cache budget: closed files' caches go once over --cache-mem.
 rm -rf "$T/root" && mkdir -p "$T/root"
 "$B/shuntd" --root "$T/root" --socket "$T/run/b.sock" --cache-mem 1M 2>"$T/budget.log" &
