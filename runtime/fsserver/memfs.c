@@ -1,8 +1,7 @@
 /* The in-memory backend (shuntd --backend mem): a tree of nodes under one
- * lock, for tests and for measuring the channel without a file system
- * underneath. Same ops table and errnos as the kernel's for what it has;
- * files are served uncached (replies in the data area). No locks, no
- * fallocate. Paths never leave its root ("..", absolute links: EACCES). */
+ * lock, for tests and for measuring the channel without a file system under
+ * it. The kernel's errnos for what it has; files served uncached, bytes
+ * bounded by --cache-mem; no locks. Never leaves its root (EACCES). */
 #include "fsserver.h"
 
 #include <dirent.h>
@@ -37,6 +36,7 @@ struct mem_dirent {
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mem_node *root;
 static uint64_t next_ino = 1;
+static uint64_t mem_bytes;          /* file buffers held; bounded by fs_cache_budget */
 #define MEM_MAX_LINKS 40
 
 static struct timespec now_ts(void)
@@ -64,6 +64,8 @@ static void node_maybe_free(struct mem_node *n)
 {
 	if (n->nlink || n->opens)
 		return;
+	if (S_ISREG(n->mode))
+		mem_bytes -= n->cap;
 	free(n->data);
 	free(n);
 }
@@ -259,9 +261,14 @@ static int resize(struct mem_node *n, uint64_t size)
 		uint64_t cap = n->cap ? n->cap : 4096;
 		while (cap < size)
 			cap *= 2;
+		/* The whole file system lives in our memory: --cache-mem bounds
+		 * it, a full disk's answer beyond. */
+		if (mem_bytes - n->cap + cap > fs_cache_budget)
+			return -ENOSPC;
 		char *d = realloc(n->data, cap);
 		if (!d)
 			return -ENOSPC;
+		mem_bytes += cap - n->cap;
 		n->data = d;
 		n->cap = cap;
 	}
