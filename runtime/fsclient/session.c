@@ -126,7 +126,17 @@ static int autostart(void)
 			  char *const[], char *const[]) = dlsym(RTLD_NEXT, "posix_spawn");
 	pid_t pid;
 	log_info("starting embedded shuntd: %s --root %s --socket %s", bin, cfg.fs_root.str, fsc_socket_path());
-	int r = real_spawn ? real_spawn(&pid, bin, NULL, NULL, argv, envp) : ENOSYS;
+	/* The daemon outlives this program: it must not write into its
+	 * terminal or pipes. Its messages go to a log beside the socket. */
+	char logp[PATH_MAX + 8];
+	log_format(logp, sizeof(logp), "%s.log", fsc_socket_path());
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	int r = real_spawn ? real_spawn(&pid, bin, &fa, NULL, argv, envp) : ENOSYS;
+	posix_spawn_file_actions_destroy(&fa);
 	if (r) {
 		log_error("cannot start %s: errno %d", bin, r);
 		fd = -r;
