@@ -162,6 +162,8 @@ struct fs_handle {
 	void (*release)(struct fs_handle *h); /* called by the last put when set */
 };
 struct fs_family;
+extern uint32_t fs_family_max_open; /* open handles per family (EMFILE beyond) */
+extern uint32_t fs_lock_max_entries; /* lock owners' fds, all families (ENOLCK beyond) */
 /* Install h (one ref kept by the table); returns the handle id or -errno. */
 int fs_handle_install(struct fs_family *f, struct fs_handle *h);
 /* Ref the handle id of family f; NULL if it is not one of f's. */
@@ -185,6 +187,7 @@ struct fs_family {
 	pthread_mutex_t lock;       /* the handle table */
 	struct fs_handle **handles;
 	uint32_t nhandles;          /* slots in handles[] */
+	uint32_t nopen;             /* non-NULL slots */
 	uint32_t next_free;
 	struct fs_family *next;
 };

@@ -12,6 +12,8 @@
 
 #define FS_MAX_HANDLES (1u << 20)
 
+uint32_t fs_family_max_open = 4096; /* set from RLIMIT_NOFILE in main */
+
 struct fs_handle *fs_handle_new(int fd, int flags, uint32_t st_mode, struct fs_inode *ino)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
@@ -29,6 +31,11 @@ struct fs_handle *fs_handle_new(int fd, int flags, uint32_t st_mode, struct fs_i
 int fs_handle_install(struct fs_family *f, struct fs_handle *h)
 {
 	pthread_mutex_lock(&f->lock);
+	if (f->nopen >= fs_family_max_open) {
+		/* One family cannot take every fd the server has. */
+		pthread_mutex_unlock(&f->lock);
+		return -EMFILE;
+	}
 	uint32_t n = f->nhandles, idx = n;
 	/* Round-robin from the last slot handed out: a just-closed id is not
 	 * reused at once, so a stale id from a racing client rarely aliases. */
@@ -57,6 +64,7 @@ int fs_handle_install(struct fs_family *f, struct fs_handle *h)
 	}
 	h->id = idx + 1;
 	f->handles[idx] = h;
+	f->nopen++;
 	f->next_free = idx + 1;
 	pthread_mutex_unlock(&f->lock);
 	return (int)h->id;
@@ -90,8 +98,10 @@ struct fs_handle *fs_handle_remove(struct fs_family *f, uint32_t id)
 {
 	struct fs_handle *h = NULL;
 	pthread_mutex_lock(&f->lock);
-	if (id - 1 < f->nhandles && (h = f->handles[id - 1]))
+	if (id - 1 < f->nhandles && (h = f->handles[id - 1])) {
 		f->handles[id - 1] = NULL;
+		f->nopen--;
+	}
 	pthread_mutex_unlock(&f->lock);
 	return h;
 }

@@ -24,6 +24,8 @@ struct fs_lockent {
 
 static pthread_mutex_t locks_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fs_lockent *locks;
+static uint32_t nentries;
+uint32_t fs_lock_max_entries = 1024; /* set from RLIMIT_NOFILE in main */
 
 /* Under locks_lock. */
 static struct fs_lockent *entry(struct fs_handle *h, unsigned kind, uint64_t owner, struct fs_family *f, int *err)
@@ -31,6 +33,10 @@ static struct fs_lockent *entry(struct fs_handle *h, unsigned kind, uint64_t own
 	for (struct fs_lockent *e = locks; e; e = e->next)
 		if (e->ino == h->ino && e->kind == kind && e->owner == owner && (kind == SHUNT_LOCK_POSIX || e->family == f))
 			return e;
+	if (nentries >= fs_lock_max_entries) {
+		*err = -ENOLCK; /* each owner costs the server an fd */
+		return NULL;
+	}
 	/* Reopen the file as ourselves: a new description, so its locks are
 	 * its own. The client's right to lock was its handle's access mode. */
 	char path[64];
@@ -54,6 +60,7 @@ static struct fs_lockent *entry(struct fs_handle *h, unsigned kind, uint64_t own
 	*e = (struct fs_lockent){ .ino = h->ino, .kind = kind, .owner = owner, .fd = fd, .via_handle = h->id,
 				  .family = f, .next = locks };
 	locks = e;
+	nentries++;
 	return e;
 }
 
@@ -173,6 +180,7 @@ static void release_if(bool (*match)(struct fs_lockent *, const void *), const v
 	for (struct fs_lockent **pp = &locks; *pp;) {
 		struct fs_lockent *e = *pp;
 		if (match(e, arg)) {
+			nentries--;
 			*pp = e->next;
 			e->next = gone;
 			gone = e;

@@ -140,6 +140,9 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 		uint64_t lru = rl.rlim_cur / 8;
 		fs_inode_lru_max = (uint32_t)(lru < 2048 ? (lru < 16 ? 16 : lru) : 2048);
+		uint64_t quarter = rl.rlim_cur / 4;
+		fs_family_max_open = (uint32_t)(quarter < 64 ? 64 : quarter > (1u << 20) ? (1u << 20) : quarter);
+		fs_lock_max_entries = (uint32_t)(rl.rlim_cur / 8 < 64 ? 64 : rl.rlim_cur / 8);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	fs_creds_init();

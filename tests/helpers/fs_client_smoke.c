@@ -683,6 +683,26 @@ static int extra(const char *what)
 		CHECK(run(&rd2).res == 11, "an unlinked open file still reads");
 		struct shunt_sqe cl = { .op = SHUNT_OP_close, .handle = h };
 		run(&cl);
+	} else if (!strcmp(what, "emfile")) {
+		/* A family's open handles are bounded (the server runs with a
+		 * small RLIMIT_NOFILE here): EMFILE, and room again after closes. */
+		uint32_t hs[512];
+		int n = 0, emfile = 0;
+		path_op(SHUNT_OP_open, "many", O_WRONLY | O_CREAT, 0644);
+		for (int i = 0; i < 512; i++) {
+			struct shunt_cqe c = path_op(SHUNT_OP_open, "many", O_RDONLY, 0);
+			if (c.res > 0)
+				hs[n++] = (uint32_t)c.res;
+			else if (c.res == -EMFILE)
+				emfile++;
+		}
+		printf("opened %d, EMFILE %d\n", n, emfile);
+		CHECK(emfile > 0 && n < 512, "no per-family bound");
+		for (int i = 0; i < n; i++) {
+			struct shunt_sqe cl = { .op = SHUNT_OP_close, .handle = hs[i] };
+			run(&cl);
+		}
+		CHECK(path_op(SHUNT_OP_open, "many", O_RDONLY, 0).res > 0, "open after closing");
 	} else if (!strcmp(what, "linger")) {
 		/* A family outlives its last session by a while (an exec'd image
 		 * reconnects in that window), then its handles are closed. */

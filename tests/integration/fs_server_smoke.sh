@@ -90,6 +90,18 @@ after=$(cd "$T/outside" && ls -lA --time-style=+%s . && stat -c "%a %u %g %s %Y"
 [ "$before" = "$after" ] || bad "the fuzz changed something outside the root"
 rm -rf "$T/root"
 
+# Per-family bound on open handles (a quarter of the server's fd limit).
+mkdir -p "$T/root"
+(ulimit -n 256 && exec "$B/shuntd" --root "$T/root" --socket "$T/run/e.sock" 2>"$T/emfile.log") &
+PID=$!
+for _ in $(seq 50); do [ -S "$T/run/e.sock" ] && break; sleep 0.05; done
+timeout 20 "$B/tests/fs_client_smoke" "$T/run/e.sock" emfile >"$T/emfile.out" 2>&1 || bad "scenario emfile"
+tail -n 2 "$T/emfile.out"
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null
+PID=
+rm -rf "$T/root"
+
 # The in-memory backend.
 "$B/shuntd" --backend mem --socket "$T/run/m.sock" 2>"$T/mem.log" &
 PID=$!
