@@ -76,6 +76,7 @@ int fsc_call_async(struct fsc_thread_chan *tc, struct shunt_sqe *sqe);
 /* GETFD for a cache id: a read-only memfd, or -errno. */
 int fsc_session_getfd(uint64_t cache_id);
 uint64_t fsc_session_token(void);
+bool fsc_session_usable(void);
 extern uint64_t fsc_spin_ns;
 extern pid_t fsc_pid;
 

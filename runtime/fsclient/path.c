@@ -2,6 +2,7 @@
  * the mount prefix, the virtual cwd (chdir into the mount), dirfd-relative
  * paths, and the process umask. No malloc, no system calls on the decision. */
 #include "internal.h"
+#include "common/config.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -171,6 +172,10 @@ int fsc_resolve(int dirfd, const char *path, char *rel)
 		abs[bl] = '/';
 		memcpy(abs + bl + 1, path, plen + 1);
 		r = classify(abs, rel);
+	}
+	if (r > 0 && cfg.fs_fallback.num == 1 && !fsc_session_usable()) {
+		log_debug("redirect: %s -> kernel (no shuntd, fs_fallback=native)", path);
+		return 0;
 	}
 	if (r > 0)
 		STAT_INC(fs_redirected_calls);

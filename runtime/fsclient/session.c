@@ -339,6 +339,27 @@ void fsc_chan_release(struct fsc_thread_chan *tc)
 	tls_chan_busy = 0;
 }
 
+/* fs_fallback=native: with no server to be had, redirected paths go to the
+ * kernel. Asked once per second at most, so a missing server costs one
+ * connect attempt a second, not one per call. */
+bool fsc_session_usable(void)
+{
+	static uint64_t retry_after;
+	if (load_acquire(&sess.gen) && !sess.dead)
+		return true;
+	uint64_t now = chan_now_ns();
+	if (now < load_relaxed(&retry_after))
+		return false;
+	int err;
+	struct fsc_thread_chan *tc = fsc_chan_get(&err);
+	if (tc) {
+		fsc_chan_release(tc);
+		return true;
+	}
+	store_relaxed(&retry_after, now + 1000000000ull);
+	return false;
+}
+
 int fsc_call(struct fsc_thread_chan *tc, struct shunt_sqe *sqe, struct shunt_cqe *cqe)
 {
 	if (sess.dead)
