@@ -8,23 +8,38 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define FS_MAX_HANDLES (1u << 20)
 
 uint32_t fs_family_max_open = 4096; /* set from RLIMIT_NOFILE in main */
 
+/* Recently freed handles of this thread, their pos_lock still initialised:
+ * an open/close pair then costs no malloc. */
+static __thread struct fs_handle *spare;
+static __thread unsigned nspare;
+#define MAX_SPARE 64
+
 struct fs_handle *fs_handle_new(int fd, int flags, uint32_t st_mode, struct fs_inode *ino)
 {
-	struct fs_handle *h = calloc(1, sizeof(*h));
-	if (!h)
-		return NULL;
+	struct fs_handle *h = spare;
+	if (h) {
+		spare = h->obj;
+		nspare--;
+		pthread_mutex_t keep = h->pos_lock;
+		memset(h, 0, sizeof(*h));
+		h->pos_lock = keep;
+	} else {
+		if (!(h = calloc(1, sizeof(*h))))
+			return NULL;
+		pthread_mutex_init(&h->pos_lock, NULL);
+	}
 	h->refs = 1;
 	h->fd = fd;
 	h->flags = flags;
 	h->st_mode = st_mode;
 	h->ino = ino;
-	pthread_mutex_init(&h->pos_lock, NULL);
 	return h;
 }
 
@@ -90,6 +105,12 @@ void fs_handle_put(struct fs_handle *h)
 		close(h->fd);
 	if (h->ino)
 		fs_inode_put(h->ino);
+	if (nspare < MAX_SPARE) {
+		h->obj = spare; /* the spare list links through obj */
+		spare = h;
+		nspare++;
+		return;
+	}
 	pthread_mutex_destroy(&h->pos_lock);
 	free(h);
 }

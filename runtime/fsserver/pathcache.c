@@ -214,13 +214,19 @@ int fs_pc_open(struct fs_req *r)
 		fetch_add_relaxed(&fs_pc_stats.misses, 1);
 		return -EAGAIN; /* evicted: the slow path opens it again */
 	}
-	pthread_mutex_lock(&ino->lock);
-	int fd = ino->sfd[acc];
+	/* An sfd, once set, stays until the inode dies (we hold a ref), and
+	 * st.mode's type never changes: no inode lock unless it must be
+	 * revalidated. */
+	int fd = load_acquire(&ino->sfd[acc]);
 	if (fd < 0 && acc != O_RDWR)
-		fd = ino->sfd[O_RDWR];
-	int err = fd < 0 ? -EAGAIN : revalidate(ino);
-	uint32_t mode = (uint32_t)ino->st.mode;
-	pthread_mutex_unlock(&ino->lock);
+		fd = load_acquire(&ino->sfd[O_RDWR]);
+	int err = fd < 0 ? -EAGAIN : 0;
+	if (!err && load_relaxed(&ino->checked_epoch) != load_relaxed(&fs_data_epoch)) {
+		pthread_mutex_lock(&ino->lock);
+		err = revalidate(ino);
+		pthread_mutex_unlock(&ino->lock);
+	}
+	uint32_t mode = e->leaf.mode;
 	pthread_mutex_unlock(&pc_lock);
 	if (err) {
 		fs_inode_put(ino);
@@ -333,7 +339,7 @@ void fs_pc_fill(const char *path, struct fs_inode *ino, int fd, int flags)
 	int acc = flags & O_ACCMODE;
 	pthread_mutex_lock(&ino->lock);
 	if (ino->sfd[acc] < 0)
-		ino->sfd[acc] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		store_release(&ino->sfd[acc], fcntl(fd, F_DUPFD_CLOEXEC, 0)); /* read lock-free in fs_pc_open */
 	pthread_mutex_unlock(&ino->lock);
 
 	pthread_mutex_lock(&pc_lock);
