@@ -44,6 +44,11 @@ static int wait_cq(struct chan_client *c, uint32_t seen, chan_alive_fn alive, vo
 				start = now;
 			else if (now - start > spin_ns)
 				break;
+			else if (now - start > 4000)
+				/* Not answered within a few round trips: the poller may
+				 * be waiting for this CPU (2 CPUs, other work). Yielding
+				 * returns at once when nothing else is runnable here. */
+				sys_sched_yield();
 		}
 	}
 	for (;;) {

@@ -54,7 +54,39 @@ static int map_cache(struct fsc_fcache *fc, uint64_t id)
 	fc->map_len = len;
 	fc->memfd = fd;
 	store_release(&fc->cache_id, id);
+	fsc_fcache_populate(fc, 0, load_acquire(&fc->hdr->size));
 	return 0;
+}
+
+/* Map the page tables of the valid blocks in [off, off+len) now, in one
+ * system call per run of blocks, so later hits are a memcpy with no page
+ * fault (a minor fault costs as much as the read it serves). Capped: a
+ * huge file is populated as it is read. */
+#define FSC_POPULATE_MAX (1ull << 30)
+void fsc_fcache_populate(struct fsc_fcache *fc, uint64_t off, uint64_t len)
+{
+	const struct shunt_fcache_hdr *h = fc->hdr;
+	const uint32_t shift = SHUNT_FCACHE_BLOCK_SHIFT;
+	const uint32_t *states = (const uint32_t *)((const char *)h + SHUNT_FCACHE_STATES_OFF);
+	uint64_t maxb = h->max_blocks;
+	if (len > FSC_POPULATE_MAX)
+		len = FSC_POPULATE_MAX;
+	uint64_t b = off >> shift, end = (off + len + (1ull << shift) - 1) >> shift;
+	if (end > maxb)
+		end = maxb;
+	while (b < end) {
+		while (b < end && SHUNT_BLOCK_STATE(load_relaxed(&states[b])) != SHUNT_BLOCK_VALID)
+			b++;
+		uint64_t run = b;
+		while (run < end && SHUNT_BLOCK_STATE(load_relaxed(&states[run])) == SHUNT_BLOCK_VALID)
+			run++;
+		if (run > b) {
+			fsc_count_syscall();
+			sys_call(SYS_madvise, (const char *)h + h->data_off + (b << shift), (run - b) << shift,
+				 22 /* MADV_POPULATE_READ */, 0, 0, 0);
+		}
+		b = run;
+	}
 }
 
 /* A mapping is in use while an open description of this process points at

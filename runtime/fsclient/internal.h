@@ -92,6 +92,7 @@ struct fsc_fcache *fsc_fcache_get(uint64_t cache_id, int *err);
 extern struct fsc_fcache *fsc_ofd_fc[FSC_MAX_OFD];
 /* Copy [off, off+n) if every block is valid and unchanged; true on success. */
 bool fsc_fcache_copy(struct fsc_fcache *fc, void *buf, uint64_t off, size_t n);
+void fsc_fcache_populate(struct fsc_fcache *fc, uint64_t off, uint64_t len);
 int fsc_fcache_remap(struct fsc_fcache *fc);
 void fsc_fcache_stat(struct fsc_fcache *fc, struct shunt_stat *out);
 void fsc_fcache_reset(void);

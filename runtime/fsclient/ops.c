@@ -243,6 +243,8 @@ static long do_pread(int o, void *buf, size_t n, uint64_t off)
 				break;
 			}
 			size_t want = n < size - off ? n : (size_t)(size - off);
+			if (attempt == 0)
+				fsc_fcache_populate(fc, off, want);
 			if (fsc_fcache_copy(fc, buf, off, want)) {
 				ret = (long)want;
 				break;
