@@ -45,6 +45,8 @@ static int ifd = -1;
 static pthread_mutex_t pc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pc_entry *buckets[PC_BUCKETS];
 static uint32_t nentries;
+#define PC_SEEN 8192u
+static uint32_t seen[PC_SEEN];     /* hashes of paths that missed once */
 static char root_proc[64];         /* /proc/self/fd/ROOTFD: our own view of the root */
 static bool server_root;
 struct fs_pc_stats fs_pc_stats;
@@ -335,16 +337,25 @@ void fs_pc_fill(const char *path, struct fs_inode *ino, int fd, int flags)
 	size_t plen = strlen(path);
 	if (plen + strlen(root_proc) + 2 > SHUNT_PATH_MAX)
 		return;
-	/* Keep a server fd of this access mode for later fast opens. */
+	pthread_mutex_lock(&pc_lock);
+	drain();
+	/* Filling costs a watch, an lstat and an xattr probe per component:
+	 * worth it for a path opened again, not for one read once (tar, grep
+	 * -r). So the first miss only remembers the path's hash. */
+	uint32_t ph = hash_path(path);
+	if (seen[ph % PC_SEEN] != ph) {
+		seen[ph % PC_SEEN] = ph;
+		pthread_mutex_unlock(&pc_lock);
+		return;
+	}
+	/* Keep a server fd of this access mode for later fast opens (lock
+	 * order: pc_lock, then the inode's). */
 	int acc = flags & O_ACCMODE;
 	pthread_mutex_lock(&ino->lock);
 	if (ino->sfd[acc] < 0)
 		store_release(&ino->sfd[acc], fcntl(fd, F_DUPFD_CLOEXEC, 0)); /* read lock-free in fs_pc_open */
 	pthread_mutex_unlock(&ino->lock);
-
-	pthread_mutex_lock(&pc_lock);
-	drain();
-	if (lookup(path, hash_path(path)) || nentries >= PC_MAX_ENTRIES) {
+	if (lookup(path, ph) || nentries >= PC_MAX_ENTRIES) {
 		pthread_mutex_unlock(&pc_lock);
 		return;
 	}
