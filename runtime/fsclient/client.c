@@ -78,6 +78,6 @@ void fsc_client_exit(void)
 		/* No stdio here: _exit() in a forked child runs this too. */
 		int o = fsc_fd_uninstall(fd);
 		if (o >= 0)
-			fsc_ofd_put(o);
+			fsc_ofd_put_sync(o); /* done before a waitpid() of ours returns */
 	}
 }

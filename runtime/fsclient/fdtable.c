@@ -121,6 +121,7 @@ int fsc_ofd_alloc(void)
 			o->mode = 0;
 			o->cache_id = 0;
 			o->posix_lock_pid = 0;
+			o->lock_used = 0;
 			o->id = fetch_add_relaxed(&fsc_ofds->next_id, 1);
 			o->path[0] = 0;
 			return i;
@@ -129,11 +130,15 @@ int fsc_ofd_alloc(void)
 	return -ENFILE;
 }
 
-void fsc_ofd_put(int idx)
+/* The server's close normally goes without waiting: nothing the program
+ * can observe depends on it. A description that held locks is different:
+ * once close() returns, another process may take the lock. */
+static void ofd_put(int idx, bool wait)
 {
 	struct fsc_ofd *o = fsc_ofd_get(idx);
 	uint32_t handle = o->handle;
 	int32_t lockpid = o->posix_lock_pid;
+	wait = wait || o->lock_used;
 	/* Read what the close needs before the slot can be reused. */
 	if (fetch_sub_acq_rel(&o->refs, 1) != 1)
 		return;
@@ -141,11 +146,19 @@ void fsc_ofd_put(int idx)
 	struct fsc_thread_chan *tc = fsc_chan_get(&err);
 	if (!tc || !handle)
 		return; /* the server drops the family's handles when its sessions end */
-	struct shunt_sqe sqe = { .op = SHUNT_OP_close, .flags = SHUNT_SQE_ASYNC, .handle = handle,
+	struct shunt_sqe sqe = { .op = SHUNT_OP_close, .flags = wait ? 0 : SHUNT_SQE_ASYNC, .handle = handle,
 				 .arg2 = (uint64_t)(uint32_t)lockpid };
-	fsc_call_async(tc, &sqe);
+	if (wait) {
+		struct shunt_cqe cqe;
+		fsc_call(tc, &sqe, &cqe);
+	} else {
+		fsc_call_async(tc, &sqe);
+	}
 	fsc_chan_release(tc);
 }
+
+void fsc_ofd_put(int idx) { ofd_put(idx, false); }
+void fsc_ofd_put_sync(int idx) { ofd_put(idx, true); }
 
 int fsc_reserve_fd(int cloexec, int minfd)
 {

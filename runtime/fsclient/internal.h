@@ -28,7 +28,7 @@ struct fsc_ofd {
 	uint64_t cache_id;    /* 0: no shared cache */
 	uint64_t id;          /* description id: lock owner for OFD locks and flock */
 	int32_t posix_lock_pid; /* a process that took POSIX locks through it */
-	uint32_t pad;
+	uint32_t lock_used;   /* a lock was taken through it: its close must be synchronous */
 	char path[PATH_MAX];  /* relative to the export root */
 };
 struct fsc_ofd_area {
@@ -47,6 +47,7 @@ int fsc_ofd_area_init(int inherited_fd, int inherited_template);
 uint64_t fsc_fd_ino(int fd);
 int fsc_ofd_alloc(void);                 /* index with refs = 1, or -EMFILE */
 void fsc_ofd_put(int idx);               /* drop one ref; closes on the server at 0 */
+void fsc_ofd_put_sync(int idx);          /* the same, waiting for the server's close */
 static inline struct fsc_ofd *fsc_ofd_get(int idx) { return &fsc_ofds->ofd[idx]; }
 static inline int fsc_fd_to_ofd(int fd)
 {

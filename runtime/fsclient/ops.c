@@ -822,6 +822,8 @@ static int fcntl_lock(int o, int cmd, struct flock *ufl)
 		return -EBADF;
 	if (!ofd_lock && fl.type != F_UNLCK)
 		of->posix_lock_pid = fsc_pid;
+	if (fl.type != F_UNLCK)
+		of->lock_used = 1;
 	int r;
 	switch (cmd) {
 	case F_GETLK:
@@ -854,6 +856,8 @@ int fsc_flock(int fd, int op)
 		return -EINVAL;
 	struct shunt_flock fl = { 0 };
 	uint64_t owner = fsc_ofd_get(o)->id;
+	if (base != LOCK_UN)
+		fsc_ofd_get(o)->lock_used = 1;
 	if ((op & LOCK_NB) || base == LOCK_UN) {
 		int r = lock_call(o, SHUNT_LOCK_FLOCK, (uint32_t)op, &fl, owner);
 		return r == -EAGAIN ? -EWOULDBLOCK : r;

@@ -30,7 +30,7 @@ SHUNT_BUILD=$(cd "$SHUNT_BUILD" && pwd)
 export -n SHUNT_BUILD
 for v in $(compgen -e | grep '^SHUNT_'); do export -n "$v"; done
 IT_LIB=$SHUNT_BUILD/libshunt.so
-IT_SHUNTD=$SHUNT_BUILD/shuntd
+IT_SHUNTD=${IT_SHUNTD_BIN:-$SHUNT_BUILD/shuntd} # fs_asan_server.sh points this at the ASan build
 IT_HELPERS=$SHUNT_BUILD/tests
 IT_PY=/usr/bin/python3 # the harness's own python: never run under the preload
 IT_FAILS=0
