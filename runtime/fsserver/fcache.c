@@ -31,7 +31,9 @@ static uint64_t capacity_for(const struct fs_fcache *fc, uint64_t size)
 	return want < max ? want : max;
 }
 
-int fs_fcache_create(struct fs_fcache *fc, uint64_t cache_id, uint64_t size)
+static int grow(struct fs_fcache *fc, uint64_t end);
+
+static int create_new(struct fs_fcache *fc, uint64_t cache_id, uint64_t size)
 {
 	memset(fc, 0, sizeof(*fc));
 	fc->max_blocks = block_up(fs_cache_max_file) >> SHUNT_FCACHE_BLOCK_SHIFT;
@@ -86,6 +88,56 @@ out_close:
 	close(fd);
 	fc->hdr = NULL;
 	return err;
+}
+
+/* Ready-made caches (memfd, mapping, seals, read-only fd: five system
+ * calls each), so opening a file costs none of them; refilled off the hot
+ * path (the housekeeping tick, a poller about to sleep). */
+#define POOL_MAX 32u
+static struct fs_fcache pool[POOL_MAX];
+static unsigned npool;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void fs_fcache_prepare(void)
+{
+	for (;;) {
+		pthread_mutex_lock(&pool_lock);
+		bool full = npool >= POOL_MAX;
+		pthread_mutex_unlock(&pool_lock);
+		if (full)
+			return;
+		struct fs_fcache fc;
+		if (create_new(&fc, 0, 0))
+			return;
+		pthread_mutex_lock(&pool_lock);
+		if (npool < POOL_MAX) {
+			pool[npool++] = fc;
+			fc.hdr = NULL;
+		}
+		pthread_mutex_unlock(&pool_lock);
+		if (fc.hdr)
+			fs_fcache_destroy(&fc);
+	}
+}
+
+int fs_fcache_create(struct fs_fcache *fc, uint64_t cache_id, uint64_t size)
+{
+	pthread_mutex_lock(&pool_lock);
+	bool have = npool > 0;
+	if (have)
+		*fc = pool[--npool];
+	pthread_mutex_unlock(&pool_lock);
+	if (!have)
+		return create_new(fc, cache_id, size);
+	/* Nobody has seen this one: no fd was handed out, no block loaded. */
+	fc->hdr->cache_id = cache_id;
+	int r = grow(fc, block_up(size < fs_cache_max_file ? size : fs_cache_max_file));
+	if (r) {
+		fs_fcache_destroy(fc);
+		return r;
+	}
+	store_release(&fc->hdr->size, size);
+	return 0;
 }
 
 void fs_fcache_destroy(struct fs_fcache *fc)

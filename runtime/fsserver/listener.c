@@ -409,6 +409,7 @@ static void on_tick(void)
 	fs_session_reap_silent(now, 5ull * 1000 * 1000 * 1000);
 	fs_pc_trim();
 	fs_inode_reap_unlinked();
+	fs_fcache_prepare();
 	if (load_relaxed(&fs_cache_bytes) > fs_cache_budget)
 		fs_inode_trim();
 	if (!idle_exit_ns)

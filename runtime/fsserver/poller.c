@@ -164,6 +164,8 @@ static bool set_need_wakeup(struct fs_poller *p, uint32_t v, bool recheck)
 
 static void go_idle(struct fs_poller *p)
 {
+	fs_creds_restore();
+	fs_fcache_prepare(); /* a quiet moment: make the next opens cheaper */
 	if (fetch_sub_acq_rel(&nawake, 1) == 1) {
 		/* The last poller awake: clients must wake us from now on. */
 		if (set_need_wakeup(p, 1, true)) {
