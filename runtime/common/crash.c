@@ -37,34 +37,46 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *p)
 	return 0;
 }
 
-static void backtrace_to_stderr(void)
+/* Walks the interrupted stack from the signal's context. Returns whether a
+ * frame within the first few lies in libshunt; prints the frames if print. */
+static int walk(ucontext_t *uc, int print)
 {
-	unw_context_t ctx;
 	unw_cursor_t cur;
 	char line[512], name[256];
-	if (unw_getcontext(&ctx) || unw_init_local(&cur, &ctx))
-		return;
-	for (int depth = 0; depth < 64 && unw_step(&cur) > 0; depth++) {
+	if (unw_init_local2(&cur, uc, UNW_INIT_SIGNAL_FRAME))
+		return 0;
+	int ours = 0;
+	for (int depth = 0; depth < 64; depth++) {
 		unw_word_t ip = 0, off = 0;
 		unw_get_reg(&cur, UNW_REG_IP, &ip);
-		if (unw_get_proc_name(&cur, name, sizeof(name), &off))
-			strcpy(name, "??");
-		size_t n = log_format(line, sizeof(line), "  #%d %p %s+0x%lx%s\n", depth, (void *)ip, name,
-				      (unsigned long)off, ip >= text_lo && ip < text_hi ? "  [libshunt]" : "");
-		sys_write(2, line, n);
+		int in = ip >= text_lo && ip < text_hi;
+		if (in && depth < 8)
+			ours = 1;
+		if (print) {
+			if (unw_get_proc_name(&cur, name, sizeof(name), &off))
+				strcpy(name, "??");
+			size_t n = log_format(line, sizeof(line), "  #%d %p %s+0x%lx%s\n", depth, (void *)ip, name,
+					      (unsigned long)off, in ? "  [libshunt]" : "");
+			sys_write(2, line, n);
+		}
+		if (unw_step(&cur) <= 0)
+			break;
 	}
+	return ours;
 }
 
 static void on_fatal(int sig, siginfo_t *si, void *uc_)
 {
 	ucontext_t *uc = uc_;
 	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	if (pc >= text_lo && pc < text_hi) {
+	/* Ours when the faulting code is libshunt's, or a libc routine it
+	 * called (a memcpy into a bad buffer) a few frames down. */
+	if ((pc >= text_lo && pc < text_hi) || walk(uc, 0)) {
 		char line[256];
-		size_t n = log_format(line, sizeof(line), "shunt[%d]: fatal signal %d (code %d, address %p) inside libshunt at %p\n",
+		size_t n = log_format(line, sizeof(line), "shunt[%d]: fatal signal %d (code %d, address %p) in libshunt's call path at %p\n",
 				      (int)sys_getpid(), sig, si->si_code, si->si_addr, (void *)pc);
 		sys_write(2, line, n);
-		backtrace_to_stderr();
+		walk(uc, 1);
 	}
 	/* Die, or let the program's own handler run, as without shunt. */
 	sigaction(sig, &old_act[sig], NULL);
