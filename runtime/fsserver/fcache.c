@@ -92,11 +92,38 @@ out_close:
 
 /* Ready-made caches (memfd, mapping, seals, read-only fd: five system
  * calls each), so opening a file costs none of them; refilled off the hot
- * path (the housekeeping tick, a poller about to sleep). */
-#define POOL_MAX 32u
+ * path: by a helper thread when the pool runs low, by the housekeeping
+ * tick, by a poller about to sleep. */
+#define POOL_MAX 64u
 static struct fs_fcache pool[POOL_MAX];
 static unsigned npool;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_low = PTHREAD_COND_INITIALIZER;
+static bool helper_started;
+
+static void *pool_helper(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&pool_lock);
+		while (npool >= POOL_MAX / 2)
+			pthread_cond_wait(&pool_low, &pool_lock);
+		pthread_mutex_unlock(&pool_lock);
+		fs_fcache_prepare();
+	}
+	return NULL;
+}
+
+int fs_fcache_pool_start(void)
+{
+	pthread_t t;
+	int r = pthread_create(&t, NULL, pool_helper, NULL);
+	if (r)
+		return -r;
+	pthread_detach(t);
+	helper_started = true;
+	return 0;
+}
 
 void fs_fcache_prepare(void)
 {
@@ -126,6 +153,8 @@ int fs_fcache_create(struct fs_fcache *fc, uint64_t cache_id, uint64_t size)
 	bool have = npool > 0;
 	if (have)
 		*fc = pool[--npool];
+	if (helper_started && npool < POOL_MAX / 2)
+		pthread_cond_signal(&pool_low);
 	pthread_mutex_unlock(&pool_lock);
 	if (!have)
 		return create_new(fc, cache_id, size);

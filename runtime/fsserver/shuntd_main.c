@@ -194,7 +194,7 @@ int main(int argc, char **argv)
 	sigaddset(&ss, SIGINT);
 	sigaddset(&ss, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &ss, NULL);
-	if ((r = fs_control_init()) || (r = fs_pollers_start(o.pollers))) {
+	if ((r = fs_control_init()) || (!mem && (r = fs_fcache_pool_start())) || (r = fs_pollers_start(o.pollers))) {
 		fprintf(stderr, "shuntd: start-up failed: %s\n", strerror(-r));
 		fs_listener_shutdown();
 		return 1;
