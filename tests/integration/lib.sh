@@ -301,9 +301,9 @@ def manifest(top, with_mtime, start):
             st = os.lstat(p)
             m = stat.S_IMODE(st.st_mode)
             if stat.S_ISLNK(st.st_mode):
-                rows.append(f"{rel} link -> {os.readlink(p)}")
+                rows.append(f"{rel} link -> {os.readlink(p)} o={st.st_uid}:{st.st_gid}")
             elif stat.S_ISDIR(st.st_mode):
-                rows.append(f"{rel} dir {m:o}")
+                rows.append(f"{rel} dir {m:o} o={st.st_uid}:{st.st_gid}")
             elif stat.S_ISREG(st.st_mode):
                 h = hashlib.sha256()
                 with open(p, "rb") as f:
@@ -312,7 +312,7 @@ def manifest(top, with_mtime, start):
                 t = ""
                 if with_mtime:  # "now" differs between the two runs; a restored time must not
                     t = f" mtime={int(st.st_mtime)}" if st.st_mtime < start - 1 else " mtime=recent"
-                rows.append(f"{rel} file {m:o} size={st.st_size} nlink={st.st_nlink}{t} sha256={h.hexdigest()}")
+                rows.append(f"{rel} file {m:o} o={st.st_uid}:{st.st_gid} size={st.st_size} nlink={st.st_nlink}{t} sha256={h.hexdigest()}")
             else:
                 rows.append(f"{rel} other {stat.S_IFMT(st.st_mode):o} {m:o}")
     return sorted(rows)
