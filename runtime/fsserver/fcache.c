@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -91,24 +92,36 @@ out_close:
 }
 
 /* Ready-made caches (memfd, mapping, seals, read-only fd: five system
- * calls each), so opening a file costs none of them; refilled off the hot
- * path: by a helper thread when the pool runs low, by the housekeeping
- * tick, by a poller about to sleep. */
-#define POOL_MAX 64u
+ * calls and a fault, 20-50 us each on these machines), so opening a file
+ * costs none of them; refilled off the hot path: by a helper thread when
+ * the pool runs low (it also unmaps dead caches), by the housekeeping tick,
+ * by a poller about to sleep. An empty pool means creating one inline. */
+#define POOL_MAX 128u
 static struct fs_fcache pool[POOL_MAX];
+uint32_t fs_fcache_pool_max = 32; /* <= POOL_MAX; set from RLIMIT_NOFILE (2 fds each) */
 static unsigned npool;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_low = PTHREAD_COND_INITIALIZER;
 static bool helper_started;
+
+/* Caches declared dead, waiting for the helper to unmap and close them
+ * (tens of microseconds each here: not a poller's job). */
+struct dead_cache {
+	struct fs_fcache fc;
+	struct dead_cache *next;
+};
+static struct dead_cache *graveyard;
+static void bury_all(void);
 
 static void *pool_helper(void *arg)
 {
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&pool_lock);
-		while (npool >= POOL_MAX / 2)
+		while (npool >= fs_fcache_pool_max / 2 && !graveyard)
 			pthread_cond_wait(&pool_low, &pool_lock);
 		pthread_mutex_unlock(&pool_lock);
+		bury_all();
 		fs_fcache_prepare();
 	}
 	return NULL;
@@ -129,7 +142,7 @@ void fs_fcache_prepare(void)
 {
 	for (;;) {
 		pthread_mutex_lock(&pool_lock);
-		bool full = npool >= POOL_MAX;
+		bool full = npool >= fs_fcache_pool_max;
 		pthread_mutex_unlock(&pool_lock);
 		if (full)
 			return;
@@ -137,7 +150,7 @@ void fs_fcache_prepare(void)
 		if (create_new(&fc, 0, 0))
 			return;
 		pthread_mutex_lock(&pool_lock);
-		if (npool < POOL_MAX) {
+		if (npool < fs_fcache_pool_max) {
 			pool[npool++] = fc;
 			fc.hdr = NULL;
 		}
@@ -153,7 +166,7 @@ int fs_fcache_create(struct fs_fcache *fc, uint64_t cache_id, uint64_t size)
 	bool have = npool > 0;
 	if (have)
 		*fc = pool[--npool];
-	if (helper_started && npool < POOL_MAX / 2)
+	if (helper_started && npool < fs_fcache_pool_max / 2)
 		pthread_cond_signal(&pool_low);
 	pthread_mutex_unlock(&pool_lock);
 	if (!have)
@@ -169,6 +182,29 @@ int fs_fcache_create(struct fs_fcache *fc, uint64_t cache_id, uint64_t size)
 	return 0;
 }
 
+
+static void bury(struct fs_fcache *fc)
+{
+	munmap(fc->hdr, fc->map_size);
+	close(fc->rofd);
+	close(fc->memfd);
+	fc->hdr = NULL;
+}
+
+static void bury_all(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	struct dead_cache *d = graveyard;
+	graveyard = NULL;
+	pthread_mutex_unlock(&pool_lock);
+	while (d) {
+		struct dead_cache *n = d->next;
+		bury(&d->fc);
+		free(d);
+		d = n;
+	}
+}
+
 void fs_fcache_destroy(struct fs_fcache *fc)
 {
 	if (!fc->hdr)
@@ -176,10 +212,18 @@ void fs_fcache_destroy(struct fs_fcache *fc)
 	/* Clients that still map it see every block empty and the cache dead. */
 	fs_fcache_invalidate(fc, 0, UINT64_MAX);
 	store_release(&fc->hdr->dead, 1);
-	munmap(fc->hdr, fc->map_size);
-	close(fc->rofd);
-	close(fc->memfd);
+	struct dead_cache *d = helper_started ? malloc(sizeof(*d)) : NULL;
+	if (!d) {
+		bury(fc);
+		return;
+	}
+	d->fc = *fc;
 	fc->hdr = NULL;
+	pthread_mutex_lock(&pool_lock);
+	d->next = graveyard;
+	graveyard = d;
+	pthread_cond_signal(&pool_low);
+	pthread_mutex_unlock(&pool_lock);
 }
 
 bool fs_fcache_covers(const struct fs_fcache *fc, uint64_t end)

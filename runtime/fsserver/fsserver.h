@@ -107,6 +107,7 @@ extern uint64_t fs_cache_budget;     /* --cache-mem */
 extern uint64_t fs_cache_bytes;      /* valid blocks over all caches (atomic) */
 int fs_fcache_create(struct fs_fcache *fc, uint64_t cache_id, uint64_t size);
 void fs_fcache_prepare(void); /* refill the pool of ready-made caches */
+extern uint32_t fs_fcache_pool_max; /* ready-made caches kept (<= 128) */
 int fs_fcache_pool_start(void); /* the helper thread that keeps it filled */
 void fs_fcache_destroy(struct fs_fcache *fc);
 /* The following run under the inode lock. */

@@ -143,6 +143,8 @@ int main(int argc, char **argv)
 		uint64_t quarter = rl.rlim_cur / 4;
 		fs_family_max_open = (uint32_t)(quarter < 64 ? 64 : quarter > (1u << 20) ? (1u << 20) : quarter);
 		fs_lock_max_entries = (uint32_t)(rl.rlim_cur / 8 < 64 ? 64 : rl.rlim_cur / 8);
+		uint64_t pool = rl.rlim_cur / 32;
+		fs_fcache_pool_max = (uint32_t)(pool > 128 ? 128 : pool < 4 ? 4 : pool);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	fs_creds_init();
