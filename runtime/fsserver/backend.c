@@ -1,6 +1,6 @@
-/* The backend operations table and the one function every command goes
- * through to reach it (a later jump switch patches this call site). The
- * passthrough backend exports a directory through a root dirfd. */
+/* The backend operations tables and the one function every command goes
+ * through to reach them (its call is a jump switch). The passthrough
+ * backend exports a directory through a root dirfd. */
 #include "fsserver.h"
 #include "shunt/jswitch.h"
 

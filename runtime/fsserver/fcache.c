@@ -1,8 +1,7 @@
-/* The per-file cache memfd (layout in fs_wire.h): created sparse, mapped
- * writable by shuntd alone, then sealed SHRINK|FUTURE_WRITE|SEAL so clients
- * can only map it read-only. Block state words move empty->busy->valid (and
- * back to empty), bumping the generation each time. Callers hold the inode's
- * lock; this file never blocks on a client. */
+/* The per-file cache memfds (layout in fs_wire.h): made sparse and mapped
+ * writable by shuntd alone, sealed SHRINK|FUTURE_WRITE|SEAL, kept ready in a
+ * pool by a helper thread. Block words go empty->busy->valid, bumping the
+ * generation each time. Callers hold the inode's lock; never blocks a client. */
 #include "fsserver.h"
 #include "common/atomics.h"
 

@@ -1,7 +1,7 @@
 /* Server-wide inode objects keyed by (dev, ino): the per-file cache, the
- * stat it was filled against, and the lock entries. Unreferenced inodes keep
- * their cache in an LRU until the memory budget or the count bound drops
- * them. Called by pollers; the table lock is never held across I/O. */
+ * stat it was filled against, the fds fast opens share. Unreferenced ones
+ * keep their cache in an LRU until the memory budget or the count bound
+ * drops them. Called by pollers; the table lock is never held across I/O. */
 #include "fsserver.h"
 #include "common/atomics.h"
 #include "common/log.h"

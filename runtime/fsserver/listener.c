@@ -1,8 +1,7 @@
-/* The control plane: the SOCK_SEQPACKET listener, HELLO (validate, map,
- * authenticate, join a family), GETFD, WAKE, session ends (EOF or the
- * client's pidfd), signals and the housekeeping tick, all in one epoll set
- * that any poller may wait on. Never blocks on a client: sockets are
- * non-blocking and every message is read whole or not at all. */
+/* The control plane: the SOCK_SEQPACKET listener, HELLO, GETFD, WAKE,
+ * session ends (EOF or the client's pidfd), signals and the housekeeping
+ * tick, in one epoll set any poller may wait on. Never blocks on a client:
+ * sockets are non-blocking and every message is read whole or not at all. */
 #include "fsserver.h"
 #include "channel/chan.h"
 #include "common/atomics.h"

@@ -1,9 +1,7 @@
-/* The metadata fast path: path -> (inode, shared server fd, the mode/owner
- * of every directory on the way), so a repeated open/stat/access costs a
- * hash lookup and a permission check as the client instead of an openat2.
- * Only plain paths are cached (no symlink, ".", ".." or "//"), and every
- * directory on the way and the file itself carry an inotify watch: any event
- * (ours or anyone's) read before each lookup invalidates. Never blocks. */
+/* The metadata fast path: path -> (inode, shared server fd, the mode and
+ * owner of every directory on the way), so a repeated open/stat/access is a
+ * lookup and a permission check instead of an openat2. Plain paths only;
+ * inotify on each directory and file, read before every lookup, invalidates. */
 #include "fsserver.h"
 #include "common/atomics.h"
 #include "common/log.h"

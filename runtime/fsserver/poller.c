@@ -1,8 +1,7 @@
-/* Poller threads: spin over every session's channels, take a command,
- * decode it, run it through the backend as the client, post the completion.
- * After ~1 ms without work the last awake poller sets need_wakeup in every
- * session (protocol in fs_wire.h) and blocks in the control epoll, where a
- * WAKE wakes it directly. A poller never blocks on one client. */
+/* Poller threads: spin over every session's channels, decode each command,
+ * run it as the client, post the completion. After ~1 ms idle the last one
+ * awake sets need_wakeup (fs_wire.h) and blocks in the control epoll, where
+ * a WAKE wakes it directly. A poller never blocks on one client. */
 #include "fsserver.h"
 #include "channel/chan.h"
 #include "common/atomics.h"
