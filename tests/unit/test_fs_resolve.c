@@ -161,4 +161,8 @@ Test(fs_resolve, unknown_open_flags_ignored)
 {
 	/* open(2) ignores unknown bits; openat2 would not. */
 	cr_assert_eq(res("a/file", O_RDONLY | 0x40000000), 0);
+	/* With O_PATH, open(2) ignores the other flags; openat2 refuses them
+	 * (the server adds O_NONBLOCK to every open). */
+	cr_assert_eq(res("a", O_PATH | O_NONBLOCK | O_NOCTTY | O_RDWR), 0);
+	cr_assert_eq(res("a/file", O_PATH | O_NONBLOCK | O_CREAT), 0);
 }
