@@ -14,7 +14,7 @@
 SHUNT_EXPORT DIR *opendir(const char *p)
 {
 	char rel[PATH_MAX];
-	int r = fsc_resolve(AT_FDCWD, p, rel);
+	int r = resolve_native(AT_FDCWD, &p, rel);
 	if (r < 0) {
 		errno = -r;
 		return NULL;
@@ -57,7 +57,7 @@ SHUNT_EXPORT int scandir(const char *p, struct dirent ***out, int (*sel)(const s
 			 int (*cmp)(const struct dirent **, const struct dirent **))
 {
 	char rel[PATH_MAX];
-	int r = fsc_resolve(AT_FDCWD, p, rel);
+	int r = resolve_native(AT_FDCWD, &p, rel);
 	if (r < 0) {
 		errno = -r;
 		return -1;

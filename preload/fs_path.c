@@ -129,7 +129,7 @@ SHUNT_EXPORT int rmdir(const char *p) { return unlinkat(AT_FDCWD, p, AT_REMOVEDI
 SHUNT_EXPORT int renameat2(int od, const char *op, int nd, const char *np, unsigned f)
 {
 	char a[PATH_MAX], b[PATH_MAX];
-	int ra = fsc_resolve(od, op, a), rb = fsc_resolve(nd, np, b);
+	int ra = resolve_native(od, &op, a), rb = resolve_native(nd, &np, b);
 	if (ra < 0)
 		return (int)ret_errno(ra);
 	if (rb < 0)
@@ -178,7 +178,7 @@ SHUNT_EXPORT ssize_t __readlink_chk(const char *p, char *buf, size_t n, size_t b
 SHUNT_EXPORT int linkat(int od, const char *op, int nd, const char *np, int f)
 {
 	char a[PATH_MAX], b[PATH_MAX];
-	int ra = fsc_resolve(od, op, a), rb = fsc_resolve(nd, np, b);
+	int ra = resolve_native(od, &op, a), rb = resolve_native(nd, &np, b);
 	if (ra < 0 || rb < 0)
 		return (int)ret_errno(ra < 0 ? ra : rb);
 	if (ra && rb)
@@ -399,7 +399,7 @@ SHUNT_EXPORT char *realpath(const char *p, char *resolved)
 		errno = EINVAL;
 		return NULL;
 	}
-	int r = fsc_resolve(AT_FDCWD, p, rel);
+	int r = resolve_native(AT_FDCWD, &p, rel);
 	if (r < 0) {
 		errno = -r;
 		return NULL;
@@ -509,7 +509,7 @@ static int mktemp_served(char *tmpl, int suffixlen, int flags, bool dir)
 			x[i] = set[v % 62];
 		char rel[PATH_MAX];
 		int res = fsc_resolve(AT_FDCWD, tmpl, rel);
-		if (res <= 0)
+		if (res != 1)
 			return (int)ret_errno(res < 0 ? res : -EXDEV);
 		int r = dir ? fsc_mkdir(rel, 0700) : fsc_open(rel, O_RDWR | O_CREAT | O_EXCL | flags, 0600);
 		if (r != -EEXIST)
@@ -521,7 +521,7 @@ static int mktemp_served(char *tmpl, int suffixlen, int flags, bool dir)
 static int served(const char *p)
 {
 	char rel[PATH_MAX];
-	return fsc_resolve(AT_FDCWD, p, rel) > 0;
+	return fsc_resolve(AT_FDCWD, p, rel) == 1;
 }
 
 SHUNT_EXPORT int mkstemp(char *t) { return served(t) ? mktemp_served(t, 0, 0, false) : REAL(mkstemp)(t); }

@@ -130,7 +130,7 @@ SHUNT_EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa
 						   mode_t mode)
 {
 	char rel[PATH_MAX];
-	int r = fsc_resolve(AT_FDCWD, path, rel);
+	int r = resolve_native(AT_FDCWD, &path, rel);
 	if (r <= 0)
 		return r < 0 ? -r : REAL(posix_spawn_file_actions_addopen)(fa, fd, path, oflag, mode);
 	if (fd < 0)

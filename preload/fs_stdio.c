@@ -9,7 +9,7 @@
 SHUNT_EXPORT FILE *fopen(const char *p, const char *m)
 {
 	char rel[PATH_MAX];
-	int r = fsc_resolve(AT_FDCWD, p, rel);
+	int r = resolve_native(AT_FDCWD, &p, rel);
 	if (r < 0) {
 		errno = -r;
 		return NULL;
@@ -22,7 +22,7 @@ SHUNT_EXPORT FILE *fdopen(int fd, const char *m) { return fsc_fd_is_ours(fd) ? f
 SHUNT_EXPORT FILE *freopen(const char *p, const char *m, FILE *s)
 {
 	char rel[PATH_MAX];
-	int r = p ? fsc_resolve(AT_FDCWD, p, rel) : 0;
+	int r = p ? resolve_native(AT_FDCWD, &p, rel) : 0;
 	if (r < 0) {
 		errno = -r;
 		return NULL;

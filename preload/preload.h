@@ -31,11 +31,27 @@ static inline long ret_errno(long r)
 	return r;
 }
 
-/* A path argument: 1 ours (rel filled), 0 the kernel's, or an error already
- * stored in errno (return -1). */
+/* A path argument: res_ is 1 when ours (rel filled), 0 when the kernel's
+ * (path rewritten to an absolute one when the kernel could not resolve it
+ * from its own cwd), or the call fails with errno set. */
 #define RESOLVE_OR_FAIL(dirfd, path, rel)                 \
 	int res_ = fsc_resolve((dirfd), (path), (rel));   \
 	if (res_ < 0)                                     \
-		return ret_errno(res_);
+		return ret_errno(res_);                   \
+	if (res_ == 2) {                                  \
+		(path) = (rel);                           \
+		res_ = 0;                                 \
+	}
+
+/* The same for callers that handle the result themselves. */
+static inline int resolve_native(int dirfd, const char **path, char *rel)
+{
+	int r = fsc_resolve(dirfd, *path, rel);
+	if (r == 2) {
+		*path = rel;
+		r = 0;
+	}
+	return r;
+}
 
 #endif

@@ -38,7 +38,9 @@ void fsc_client_exit(void);
 
 /* ---- path decision (path.c) ---- */
 /* 1: ours, rel (PATH_MAX) holds the path relative to the export root;
- * 0: the kernel's; -errno: fail the call with it. */
+ * 0: the kernel's, as given; 2: the kernel's, but as the absolute path now in
+ * rel (a relative path from a served cwd or dirfd that leaves the mount);
+ * -errno: fail the call with it. */
 int fsc_resolve(int dirfd, const char *path, char *rel);
 bool fsc_cwd_is_virtual(void);
 int fsc_getcwd(char *buf, size_t size); /* length or -errno */

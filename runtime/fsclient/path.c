@@ -149,6 +149,12 @@ int fsc_resolve(int dirfd, const char *path, char *rel)
 	if (path[0] == '/') {
 		memcpy(abs, path, plen + 1);
 		r = classify(abs, rel);
+		if (r == 0 && !strncmp(path, mount_prefix, mount_len) && path[mount_len] == '/') {
+			/* "/mount/../x": the mount does not exist for the kernel, so
+			 * it gets the lexical result instead. */
+			fsc_strlcpy(rel, abs, PATH_MAX);
+			return 2;
+		}
 	} else if (!path[0]) {
 		return 0; /* "" : the kernel's (ENOENT, or AT_EMPTY_PATH on a native fd) */
 	} else {
@@ -172,6 +178,13 @@ int fsc_resolve(int dirfd, const char *path, char *rel)
 		abs[bl] = '/';
 		memcpy(abs + bl + 1, path, plen + 1);
 		r = classify(abs, rel);
+		if (r == 0) {
+			/* Relative to a served directory but outside the mount: the
+			 * kernel must get the absolute path, its own cwd is elsewhere. */
+			fsc_strlcpy(rel, abs, PATH_MAX);
+			log_debug("redirect: %s -> kernel as %s", path, abs);
+			return 2;
+		}
 	}
 	if (r > 0 && cfg.fs_fallback.num == 1 && !fsc_session_usable()) {
 		log_debug("redirect: %s -> kernel (no shuntd, fs_fallback=native)", path);
