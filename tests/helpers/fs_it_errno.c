@@ -223,8 +223,21 @@ static int escape_mode(const char *marker)
 {
 	struct stat st;
 	char buf[256];
-	BLOCKED("open ../../etc/passwd", open(P("../../etc/passwd"), O_RDONLY));
-	BLOCKED("open sub/../../../../etc/passwd", open(P("sub/../../../../../etc/passwd"), O_RDONLY));
+	/* "/mount/../../etc/passwd" lexically leaves the mount: like a path out
+	 * of a real mount point it is the kernel's /etc/passwd, not a path the
+	 * server resolves, so it is no escape from the export root. */
+	{
+		int a = open(P("../../etc/passwd"), O_RDONLY), b = open("/etc/passwd", O_RDONLY);
+		struct stat sa, sb;
+		int same = a >= 0 && b >= 0 && !fstat(a, &sa) && !fstat(b, &sb) && sa.st_ino == sb.st_ino;
+		printf("%-44s = %s\n", "open /mount/../../etc/passwd is the kernel's", same ? "ok" : "WRONG");
+		if (!same)
+			bad = 1;
+		if (a >= 0)
+			close(a);
+		if (b >= 0)
+			close(b);
+	}
 	BLOCKED("open link to /etc/passwd", open(P("passwd-link"), O_RDONLY));
 	BLOCKED("open via link to /etc", open(P("etc-link/passwd"), O_RDONLY));
 	BLOCKED("open via relative link up and out", open(P("up-link/etc/passwd"), O_RDONLY));
@@ -241,8 +254,6 @@ static int escape_mode(const char *marker)
 		closedir(d);
 	snprintf(buf, sizeof(buf), "up-link/tmp/%s", marker);
 	BLOCKED("create a file outside through ..-link", open(P(buf), O_WRONLY | O_CREAT, 0644));
-	snprintf(buf, sizeof(buf), "../../tmp/%s.2", marker);
-	BLOCKED("create a file outside through ..", open(P(buf), O_WRONLY | O_CREAT, 0644));
 	snprintf(buf, sizeof(buf), "etc-link/../tmp/%s.3", marker);
 	BLOCKED("mkdir outside through link", mkdir(P(buf), 0755));
 	BLOCKED("rename into /etc via link", rename(P("victim"), P("etc-link/shunt-escaped")));
