@@ -63,5 +63,10 @@ one_death() {
 }
 one_death "SIGKILL" KILL
 one_death "SIGTERM" TERM
+# After the deaths, a new client works again: with SHUNT_FS_ROOT set it
+# starts an embedded shuntd of its own (cleaned up with the test).
+mapfile -t envs < <(it_shunt_env)
+it_check "a new client after the server died reads correct data" \
+	cmp -s "$IT_ROOT/pattern.bin" <(timeout 30 env "${envs[@]}" cat "$IT_MOUNT/pattern.bin")
 it_check "pattern file unharmed" cmp -s "$IT_ROOT/pattern.bin" <("$H" make /dev/stdout 4194304)
 it_done
