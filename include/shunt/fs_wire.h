@@ -120,7 +120,7 @@ _Static_assert(offsetof(struct shunt_sess_hdr, need_wakeup) == 64, "need_wakeup 
 #define SHUNT_FS_OPS(X) \
 	X(nop) X(open) X(close) X(read) X(write) X(fsync) X(ftruncate) X(truncate) \
 	X(stat) X(fstat) X(access) X(unlink) X(rename) X(mkdir) X(getdents) X(lock) \
-	X(setattr) X(symlink) X(readlink) X(link) X(statfs) X(fallocate)
+	X(setattr) X(symlink) X(readlink) X(link) X(statfs) X(fallocate) X(seek)
 
 enum shunt_fs_op {
 #define SHUNT_OP_ENUM(n) SHUNT_OP_##n,
@@ -155,6 +155,7 @@ enum shunt_fs_op {
  * link       -       -        -      "old\0new\0"      AT_* flags
  * statfs     h or 0  -        -      path if h == 0    reply: shunt_statfs in data
  * fallocate  h       offset   -      -                 mode            -      length
+ * seek       h       offset   -      -                 SEEK_DATA/SEEK_HOLE   reply: res = the offset found
  *
  * Replies that carry bytes are written at data_off, after the server copied
  * the request payload out (the client uses data_off = 0).

@@ -511,6 +511,21 @@ off_t fsc_lseek(int fd, off_t off, int whence)
 	case SEEK_END:
 	case SEEK_DATA:
 	case SEEK_HOLE: {
+		if (whence == SEEK_DATA || whence == SEEK_HOLE) {
+			if (off < 0)
+				return -ENXIO;
+			/* The file system knows where its holes are. */
+			struct shunt_sqe sqe = { .op = SHUNT_OP_seek, .handle = of->handle, .off = (uint64_t)off,
+						 .arg0 = (uint32_t)whence };
+			struct shunt_cqe cqe;
+			long r = path_call(&sqe, NULL, NULL, &cqe, NULL, 0);
+			if (r >= 0) {
+				store_release(&of->offset, (uint64_t)r);
+				return (off_t)r;
+			}
+			if (r != -EOPNOTSUPP && r != -ENOSYS)
+				return r;
+		}
 		struct shunt_stat w;
 		int r = fstat_wire(o, &w);
 		if (r)

@@ -30,13 +30,14 @@ static const unsigned char op_payload[SHUNT_OP_COUNT] = {
 	[SHUNT_OP_link] = FS_PAY_PATH2,
 	[SHUNT_OP_statfs] = FS_PAY_OPTPATH,
 	[SHUNT_OP_fallocate] = FS_PAY_NONE,
+	[SHUNT_OP_seek] = FS_PAY_NONE,
 };
 
 /* Ops that act on an open handle (handle must be non-zero). */
 static const unsigned char op_needs_handle[SHUNT_OP_COUNT] = {
 	[SHUNT_OP_close] = 1, [SHUNT_OP_read] = 1,	[SHUNT_OP_write] = 1, [SHUNT_OP_fsync] = 1,
 	[SHUNT_OP_ftruncate] = 1, [SHUNT_OP_fstat] = 1, [SHUNT_OP_getdents] = 1, [SHUNT_OP_lock] = 1,
-	[SHUNT_OP_fallocate] = 1,
+	[SHUNT_OP_fallocate] = 1, [SHUNT_OP_seek] = 1,
 };
 
 enum fs_payload fs_op_payload(unsigned op)

@@ -816,6 +816,8 @@ static int64_t mem_statfs(struct fs_req *r)
 static int64_t mem_nop(struct fs_req *r) { (void)r; return 0; }
 static int64_t mem_nolock(struct fs_req *r) { (void)r; return -ENOLCK; }
 static int64_t mem_nofallocate(struct fs_req *r) { (void)r; return -EOPNOTSUPP; }
+/* No holes in memory: the client treats the whole file as data. */
+static int64_t mem_noseek(struct fs_req *r) { (void)r; return -EOPNOTSUPP; }
 
 static int mem_init(const char *unused)
 {
@@ -837,5 +839,6 @@ const struct fs_backend fs_memfs = {
 		.mkdir = mem_mkdir, .getdents = mem_getdents, .lock = mem_nolock, .setattr = mem_setattr,
 		.symlink = mem_symlink, .readlink = mem_readlink, .link = mem_link, .statfs = mem_statfs,
 		.fallocate = mem_nofallocate,
+		.seek = mem_noseek,
 	},
 };

@@ -355,3 +355,18 @@ int64_t fs_pt_nop(struct fs_req *r)
 	(void)r;
 	return 0;
 }
+
+/* SEEK_DATA / SEEK_HOLE: where the file system keeps data (sparse files). */
+int64_t fs_pt_seek(struct fs_req *r)
+{
+	const struct fs_cmd *c = r->cmd;
+	if (c->arg0 != SEEK_DATA && c->arg0 != SEEK_HOLE)
+		return -EINVAL;
+	if (c->off > INT64_MAX)
+		return -ENXIO;
+	WITH_HANDLE(r, h);
+	off_t res = lseek(h->fd, (off_t)c->off, (int)c->arg0);
+	int64_t ret = res < 0 ? -errno : (int64_t)res;
+	fs_handle_put(h);
+	return ret;
+}
