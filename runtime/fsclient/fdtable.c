@@ -140,11 +140,11 @@ static void ofd_put(int idx, bool wait)
 	int32_t lockpid = o->posix_lock_pid;
 	wait = wait || o->lock_used;
 	/* Read what the close needs before the slot can be reused. */
-	if (fetch_sub_acq_rel(&o->refs, 1) != 1)
+	if (fetch_sub_acq_rel(&o->refs, 1) != 1 || !handle)
 		return;
 	int err;
 	struct fsc_thread_chan *tc = fsc_chan_get(&err);
-	if (!tc || !handle)
+	if (!tc)
 		return; /* the server drops the family's handles when its sessions end */
 	struct shunt_sqe sqe = { .op = SHUNT_OP_close, .flags = wait ? 0 : SHUNT_SQE_ASYNC, .handle = handle,
 				 .arg2 = (uint64_t)(uint32_t)lockpid };
