@@ -99,8 +99,11 @@ static void self_dir(char *out, size_t cap)
 static int autostart(void)
 {
 	char dir[PATH_MAX], bin[PATH_MAX], lockp[PATH_MAX + 8], idle[32], pollers[32];
+	/* Beside the library (the build tree), or in ../bin (installed). */
 	self_dir(dir, sizeof(dir));
 	log_format(bin, sizeof(bin), "%s/shuntd", dir);
+	if (sys_call(SYS_access, bin, X_OK, 0, 0, 0, 0) < 0)
+		log_format(bin, sizeof(bin), "%s/../bin/shuntd", dir);
 	/* The socket's directory must exist for the lock file. */
 	fsc_strlcpy(dir, fsc_socket_path(), sizeof(dir));
 	char *slash = strrchr(dir, '/');
