@@ -17,6 +17,10 @@
 #   run_shunt [opts] -- argv   shunt side only (sets IT_OUT IT_ERR IT_RC)
 #   it_check COND-desc cmd...  fails the test when cmd fails
 #   it_done                  prints the summary; exit status is the verdict
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	echo "lib.sh is the harness the fs_*.sh tests source; it runs nothing by itself"
+	exit 0
+fi
 set -u
 export LC_ALL=C TZ=UTC
 
@@ -77,6 +81,19 @@ it_socket_pids() {
 			fi
 		done
 	} | sort -un
+}
+
+# Clients of our socket still running (after a timeout: strace does not take
+# its tracees down with it): only environments name the socket, shuntd's
+# command line does.
+it_kill_clients() {
+	local p
+	for p in /proc/[0-9]*; do
+		p=${p#/proc/}
+		[ "$p" = "$$" ] || [ "$p" = "${BASHPID:-$$}" ] && continue
+		grep -qzxF "SHUNT_FS_SOCKET=$IT_SOCK" "/proc/$p/environ" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+	done
+	return 0
 }
 
 it_listener_pid() {
@@ -579,6 +596,7 @@ run_both() {
 	it_normalize s "$IT_T/out.s" >"$IT_T/out.s.norm"
 	if [ "$rs" = 124 ] || [ "$rs" = 137 ]; then
 		it_fail "$label: under shunt it timed out after ${IT_O_TIMEOUT}s (exit $rs)"
+		it_kill_clients
 		ok=1
 	elif [ "$rn" != "$rs" ]; then
 		it_fail "$label: exit status native=$rn shunt=$rs"
