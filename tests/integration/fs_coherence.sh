@@ -16,7 +16,7 @@ pair_apart() {
 	if [ "$side" = native ]; then d=$IT_TWIN; else d=$IT_MOUNT; mapfile -t envs < <(it_shunt_env); fi
 	rm -f "$IT_T/w2r" "$IT_T/r2w" "$IT_STATS"
 	mkfifo "$IT_T/w2r" "$IT_T/r2w"
-	"$H" make "$IT_ROOT/apart.bin" && cp "$IT_ROOT/apart.bin" "$IT_TWIN/apart.bin"
+	if [ "$side" = native ]; then "$H" make "$IT_TWIN/apart.bin"; else "$H" make "$IT_ROOT/apart.bin"; fi
 	timeout 60 env "${envs[@]}" "$H" reader "$d/apart.bin" "$IT_T/w2r" "$IT_T/r2w" >"$IT_T/apart.$side" 2>&1 &
 	local r=$!
 	timeout 60 env "${envs[@]}" "$H" writer "$d/apart.bin" "$IT_T/r2w" "$IT_T/w2r" >"$IT_T/apart-w.$side" 2>&1
@@ -34,6 +34,7 @@ pair_apart() {
 }
 pair_apart native
 pair_apart shunt
+
 set -- $(it_stats_summary "$IT_STATS")
 it_check "the separate processes used the channel (fs_ops=${1:-none})" test "${1:-0}" -gt 0 2>/dev/null
 it_done

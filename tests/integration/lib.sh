@@ -10,6 +10,8 @@
 #   @D@  the data directory: the twin natively, the mount prefix under shunt
 #   @W@  a per-side kernel work directory (also compared after each run)
 #   @T@  the temp dir shared by both sides (helpers, scripts; not compared)
+#   @R@  the real directory behind @D@: the twin natively, the export root
+#        under shunt (for changes made behind shunt's back)
 #
 #   it_setup [fixture-fn]   temp dirs, fixture (default it_fixture_std), twin, shuntd
 #   run_both [opts] -- argv  opts: --name N --timeout S --stdin FILE --stderr
@@ -285,9 +287,11 @@ it_subst() { # side(n|s) string -> string with placeholders replaced
 	if [ "$1" = n ]; then
 		s=${s//@D@/$IT_TWIN}
 		s=${s//@W@/$IT_WN}
+		s=${s//@R@/$IT_TWIN}
 	else
 		s=${s//@D@/$IT_MOUNT}
 		s=${s//@W@/$IT_WS}
+		s=${s//@R@/$IT_ROOT}
 	fi
 	printf '%s' "${s//@T@/$IT_T}"
 }
