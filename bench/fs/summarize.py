@@ -95,7 +95,7 @@ def main():
               'is reported (all passes\' medians are in `fs.tsv`, column median_ns_passes); '
               'the whole run took %s s. Load average %s at the start, %s at the end (the machine is shared '
               'and noisy: compare ratios within this run).\n'
-              % (meta.get('date', '?'), meta.get('commit', '?'), meta.get('machine', '?'),
+              % (meta.get('date', '?'), commit_text(meta), meta.get('machine', '?'),
                  meta.get('passes', '?'), meta.get('secs', '?'), meta.get('duration_s', '?'), meta.get('load_start', '?'),
                  meta.get('load_end', '?')))
     try:
@@ -183,6 +183,15 @@ def pick_passes(path, failed):
     rank = {p: i for i, (p, _) in enumerate(PEERS)}
     out.sort(key=lambda r: (rank.get(r['peer'], 99), wl.get(r['workload'], 99), int(r['threads'])))
     return out
+
+
+def commit_text(meta):
+    c = meta.get('commit', '?')
+    d = meta.get('dirty', '0').strip()
+    if d and d != '0':
+        c += ' plus uncommitted changes to %s file(s) under runtime/, preload/, include/ (libshunt.so built %s)' % (
+            d, meta.get('lib_built', '?'))
+    return c
 
 
 def glance(rows, med):
