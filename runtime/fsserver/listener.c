@@ -16,7 +16,6 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -32,7 +31,20 @@
 enum { EV_LISTEN = 1, EV_SOCK, EV_PID, EV_SIG, EV_TIMER, EV_STOP };
 #define EV_KEY(kind, s) (((uint64_t)(kind) << 56) | ((uint64_t)(s)->gen << 32) | (s)->slot)
 
-static int listen_fd = -1, ctl_ep = -1, sig_fd = -1, timer_fd = -1, stop_fd = -1;
+static int listen_fd = -1, ctl_ep = -1, timer_fd = -1, stop_fd = -1;
+static int sig_pipe[2] = { -1, -1 }; /* the handler writes the signal number here */
+
+/* Any thread may take the signal (threads a library started before main
+ * did not block it): the handler only queues it for the control plane. */
+static void on_signal_handler(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+	if (write(sig_pipe[1], &b, 1) < 0) {
+		/* a full pipe already has a wake-up queued */
+	}
+	errno = saved;
+}
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static uint64_t idle_exit_ns, idle_since;
 uint64_t fs_stat_sessions_total;
@@ -130,21 +142,22 @@ int fs_control_init(void)
 	ctl_ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ctl_ep < 0)
 		return -errno;
-	sigset_t ss;
-	sigemptyset(&ss);
-	sigaddset(&ss, SIGTERM);
-	sigaddset(&ss, SIGINT);
-	sigaddset(&ss, SIGUSR1);
-	sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	struct sigaction sa = { .sa_handler = on_signal_handler, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sig_fd < 0 || timer_fd < 0 || stop_fd < 0)
+	if (timer_fd < 0 || stop_fd < 0)
 		return -errno;
 	/* Housekeeping tick: family linger, idle exit, cache trim. */
 	struct itimerspec it = { .it_interval = { 0, 250 * 1000 * 1000 }, .it_value = { 0, 250 * 1000 * 1000 } };
 	timerfd_settime(timer_fd, 0, &it, NULL);
 	int r;
-	if ((r = ep_add(listen_fd, (uint64_t)EV_LISTEN << 56, EPOLLIN)) || (r = ep_add(sig_fd, (uint64_t)EV_SIG << 56, EPOLLIN)) ||
+	if ((r = ep_add(listen_fd, (uint64_t)EV_LISTEN << 56, EPOLLIN)) || (r = ep_add(sig_pipe[0], (uint64_t)EV_SIG << 56, EPOLLIN)) ||
 	    (r = ep_add(timer_fd, (uint64_t)EV_TIMER << 56, EPOLLIN)) || (r = ep_add(stop_fd, (uint64_t)EV_STOP << 56, EPOLLIN)))
 		return r;
 	idle_since = now_ns();
@@ -423,9 +436,9 @@ static void on_tick(void)
 
 static void on_signal(void)
 {
-	struct signalfd_siginfo si;
-	while (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGUSR1)
+	unsigned char sig;
+	while (read(sig_pipe[0], &sig, 1) == 1) {
+		if (sig == SIGUSR1)
 			fs_stats_print(2);
 		else
 			fs_request_stop();

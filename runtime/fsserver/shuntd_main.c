@@ -189,13 +189,6 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/* Signals arrive through the signalfd in the control epoll only. */
-	sigset_t ss;
-	sigemptyset(&ss);
-	sigaddset(&ss, SIGTERM);
-	sigaddset(&ss, SIGINT);
-	sigaddset(&ss, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &ss, NULL);
 	if ((r = fs_control_init()) || (!mem && (r = fs_fcache_pool_start())) || (r = fs_pollers_start(o.pollers))) {
 		fprintf(stderr, "shuntd: start-up failed: %s\n", strerror(-r));
 		fs_listener_shutdown();
