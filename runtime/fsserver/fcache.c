@@ -290,9 +290,14 @@ int fs_fcache_load(struct fs_fcache *fc, int fd, uint64_t off, uint64_t len, uin
 				break;
 			got += (uint64_t)n;
 		}
-		/* Bytes past the end of file read as zeros. */
-		if (got < want)
-			memset(fc->data + start + got, 0, want - got);
+		/* Bytes past the end of file read as zeros. Pages above the
+		 * highest byte we ever wrote still are (a sparse memfd): a small
+		 * file costs the pages it fills, not a whole 64 KiB block. */
+		uint64_t zero_end = start + want < fc->dirty_hwm ? start + want : fc->dirty_hwm;
+		if (start + got < zero_end)
+			memset(fc->data + start + got, 0, zero_end - (start + got));
+		if (start + got > fc->dirty_hwm)
+			fc->dirty_hwm = start + got;
 		for (uint64_t i = b; i <= e; i++)
 			set_state(fc, i, SHUNT_BLOCK_VALID);
 		fc->valid_blocks += e + 1 - b;
@@ -316,6 +321,8 @@ void fs_fcache_write(struct fs_fcache *fc, const char *buf, uint64_t off, uint64
 		uint64_t s = off > bs ? off : bs, e = end < be ? end : be;
 		set_state(fc, b, SHUNT_BLOCK_BUSY);
 		memcpy(fc->data + s, buf + (s - off), e - s);
+		if (e > fc->dirty_hwm)
+			fc->dirty_hwm = e;
 		set_state(fc, b, SHUNT_BLOCK_VALID);
 	}
 }

@@ -101,6 +101,7 @@ struct fs_fcache {
 	uint64_t max_blocks;
 	uint64_t capacity;         /* private copy of hdr->capacity */
 	uint64_t valid_blocks;     /* under the inode lock */
+	uint64_t dirty_hwm;        /* data bytes at or above it were never written: still zero */
 };
 extern uint64_t fs_cache_max_file;   /* largest file cached */
 extern uint64_t fs_cache_budget;     /* --cache-mem */
@@ -327,8 +328,6 @@ struct fs_poller {
 	unsigned idx;
 	pthread_t thread;
 	uint64_t epoch;             /* odd while sweeping the session table */
-	uint64_t contend_checked, nivcsw; /* involuntary switches, sampled */
-	bool contended;             /* preempted lately: spin less before sleeping */
 	struct fs_counters cnt;
 	struct fs_decode_buf dbuf;
 };

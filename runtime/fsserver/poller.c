@@ -10,15 +10,13 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define IDLE_NS      (1000 * 1000ull)  /* spin this long without work, then sleep */
 #define YIELD_NS     (20 * 1000ull)    /* past this, let whatever waits for our CPU run */
-#define BUSY_IDLE_NS (50 * 1000ull)    /* the idle spin when the CPUs are oversubscribed */
-#define CONTEND_NS   (10 * 1000 * 1000ull) /* how often to ask whether we lose the CPU */
-#define CONTROL_NS   (200 * 1000ull)   /* look at the sockets this often while awake */
+#define CONTROL_NS   (20 * 1000ull)    /* look at the sockets this often while awake: a
+					  * client waits for its GETFD reply that long at most */
 #define BATCH        16                /* commands per channel per visit */
 
 struct fs_poller *fs_pollers;
@@ -180,24 +178,6 @@ static void go_idle(struct fs_poller *p)
 	p->cnt.wakeups++;
 }
 
-/* Is this thread being preempted (more runnable threads than CPUs)? Then
- * a spinning poller waits for its next time slice while clients wait for
- * it; sleeping soon and being woken (the scheduler favours a woken thread)
- * answers sooner. Judged from involuntary switches over the last window. */
-static uint64_t idle_spin_ns(struct fs_poller *p, uint64_t now)
-{
-	if (now - p->contend_checked >= CONTEND_NS) {
-		struct rusage ru;
-		if (getrusage(RUSAGE_THREAD, &ru) == 0) {
-			uint64_t iv = (uint64_t)ru.ru_nivcsw;
-			p->contended = iv - p->nivcsw >= 2;
-			p->nivcsw = iv;
-		}
-		p->contend_checked = now;
-	}
-	return p->contended ? BUSY_IDLE_NS : IDLE_NS;
-}
-
 void fs_poller_run(struct fs_poller *p)
 {
 	fetch_add_acq_rel(&nawake, 1);
@@ -219,7 +199,7 @@ void fs_poller_run(struct fs_poller *p)
 			fs_control_poll(p, 0);
 			last_ctl = now;
 		}
-		if (now - last_work > idle_spin_ns(p, now)) {
+		if (now - last_work > IDLE_NS) {
 			go_idle(p);
 			last_work = last_ctl = chan_now_ns();
 		} else if (now - last_work > YIELD_NS) {

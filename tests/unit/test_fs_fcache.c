@@ -94,6 +94,20 @@ Test(fs_fcache, load_and_zero_tail)
 	cr_assert_eq(fc.valid_blocks, 3);
 }
 
+Test(fs_fcache, reload_after_truncate_zeroes_old_bytes)
+{
+	/* Load all, shrink the file to 10 bytes, reload: what block 0 held
+	 * past byte 10 must read as zero now. */
+	fs_fcache_load(&fc, fd, 0, 3 * BLK, 2 * BLK + 100);
+	cr_assert_eq(ftruncate(fd, 10), 0);
+	fs_fcache_set_size(&fc, 10);
+	fs_fcache_invalidate(&fc, 0, UINT64_MAX);
+	cr_assert_eq(fs_fcache_load(&fc, fd, 0, BLK, 10), 0);
+	cr_assert_eq(fc.data[9], (char)('A' + 9 % 23));
+	for (unsigned i = 10; i < BLK; i++)
+		cr_assert_eq(fc.data[i], 0, "byte %u", i);
+}
+
 Test(fs_fcache, write_in_place)
 {
 	fs_fcache_load(&fc, fd, 0, BLK, 2 * BLK + 100);
