@@ -238,9 +238,28 @@ static void at_calls_and_dirs(void)
 	if (getcwd(cwd, sizeof(cwd))) {
 		const char *tail = strrchr(cwd, '/');
 		printf("%-46s = %s\n", "getcwd ends with", tail ? tail : cwd);
+		printf("%-46s = %s\n", "getcwd", cwd);
 	} else {
 		printf("%-46s = NULL %s\n", "getcwd", it_errname(errno));
 	}
+	/* realpath canonicalizes relative paths, "." and "..", and symlinks */
+	const char *rp_in[] = { ".", "..", "newdir/..", "./newdir/../notes.txt", "up-link", "../sub/./newdir//moved", "missing/x" };
+	for (size_t i = 0; i < sizeof(rp_in) / sizeof(rp_in[0]); i++) {
+		errno = 0;
+		char *rp = realpath(rp_in[i], NULL);
+		printf("%-46s = %s %s\n", rp_in[i], rp ? rp : "NULL", rp ? "" : it_errname(errno));
+		free(rp);
+	}
+	const char *rp_abs[] = { "link-to-a", "sub/../link-to-dir", "link-to-dir/..", "./sub/newdir/../../a.txt" };
+	for (size_t i = 0; i < sizeof(rp_abs) / sizeof(rp_abs[0]); i++) {
+		errno = 0;
+		char *rp = realpath(P(rp_abs[i]), NULL);
+		printf("DIR/%-42s = %s %s\n", rp_abs[i], rp ? rp : "NULL", rp ? "" : it_errname(errno));
+		free(rp);
+	}
+	char *cf = canonicalize_file_name("newdir/../up-link");
+	printf("%-46s = %s\n", "canonicalize_file_name(newdir/../up-link)", cf ? cf : "NULL");
+	free(cf);
 	R("chdir(newdir) relative", chdir("newdir"));
 	R("open moved relative", (f = open("moved", O_RDONLY)) >= 0);
 	close(f);
