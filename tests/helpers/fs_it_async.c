@@ -7,6 +7,8 @@
  *   forks    four threads keep doing served I/O while the main thread forks
  *            children that open, write, read and close served files at once
  *            (locks another thread held at fork time must not hang the child).
+ *   manythreads  150 threads, released at once, each writing and reading
+ *            back its own file: more threads than a session has channels.
  * Prints only counts that do not depend on timing; exit 1 on a mismatch. */
 #include "fs_it_util.h"
 
@@ -157,10 +159,52 @@ static int forks(void)
 	return ok != 40 || bad;
 }
 
+/* More threads doing I/O at once than the session has channels (64). */
+#define MANY 150
+static pthread_barrier_t many_start;
+static void *many_worker(void *arg)
+{
+	int id = (int)(long)arg;
+	char p[4096];
+	path(p, sizeof(p), "async-many", id);
+	pthread_barrier_wait(&many_start);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return (void *)1L;
+	uint8_t b[3000], r[3000];
+	long bad = 0;
+	for (int i = 0; i < 100; i++) {
+		off_t off = (off_t)(i % 10) * 3000;
+		it_fill(b, sizeof(b), (uint64_t)id * 1000 + (uint64_t)(i % 10), (uint64_t)off);
+		if (pwrite(fd, b, sizeof(b), off) != (ssize_t)sizeof(b) || pread(fd, r, sizeof(r), off) != (ssize_t)sizeof(r) ||
+		    memcmp(b, r, sizeof(b)))
+			bad++;
+	}
+	close(fd);
+	return (void *)bad;
+}
+
+static int manythreads(void)
+{
+	pthread_t t[MANY];
+	pthread_barrier_init(&many_start, NULL, MANY);
+	for (long i = 0; i < MANY; i++)
+		if (pthread_create(&t[i], NULL, many_worker, (void *)i))
+			IT_DIE("pthread_create");
+	long bad = 0;
+	for (int i = 0; i < MANY; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		bad += (long)r;
+	}
+	printf("manythreads: %d threads, %ld bad rounds\n", MANY, bad);
+	return bad != 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: fs_it_async DIR signals|forks\n");
+		fprintf(stderr, "usage: fs_it_async DIR signals|forks|manythreads\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -169,5 +213,7 @@ int main(int argc, char **argv)
 		return signals();
 	if (!strcmp(argv[2], "forks"))
 		return forks();
+	if (!strcmp(argv[2], "manythreads"))
+		return manythreads();
 	return 2;
 }
