@@ -43,6 +43,7 @@ IT_FAILS=0
 IT_CHECKS=0
 IT_SERVER_PID=
 IT_T=
+IT_MOUNTS=()
 IT_START=$(date +%s)
 
 it_log() { printf '%s\n' "$*" >&2; }
@@ -123,6 +124,10 @@ it_cleanup() {
 			it_kill_socket_pids "$IT_SOCK" KILL
 		fi
 		[ -n "$IT_SERVER_PID" ] && kill -KILL "$IT_SERVER_PID" 2>/dev/null
+		local m
+		for m in "${IT_MOUNTS[@]}"; do # tmpfs a test mounted inside its temp dir
+			umount -l "$m" 2>/dev/null
+		done
 		if [ -n "${IT_KEEP:-}" ]; then
 			it_log "kept $IT_T"
 		else
@@ -643,9 +648,10 @@ run_both() {
 # not cascade into every later check.
 it_resync() {
 	[ -n "${IT_NO_RESYNC:-}" ] && return 0
-	rm -rf "$IT_TWIN" "$IT_WS"
-	cp -a "$IT_ROOT" "$IT_TWIN"
-	cp -a "$IT_WN" "$IT_WS"
+	# contents only: a test may have mounted something inside the dirs
+	find "$IT_TWIN" "$IT_WS" -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null
+	cp -a "$IT_ROOT/." "$IT_TWIN/"
+	cp -a "$IT_WN/." "$IT_WS/"
 }
 
 it_done() {
