@@ -324,10 +324,17 @@ static uint32_t reclaim_step(struct ccache *c, int *empty)
 		return CCACHE_NONE;
 	}
 	if (load_relaxed(&e->ref)) {
+		/* Referenced: into HOT while it has room, else a second lap in
+		 * COLD. A full HOT is not pushed through: what it protects stays
+		 * protected until it ages out (balance_hot, ccache_age). */
 		store_relaxed(&e->ref, 0);
 		pthread_mutex_unlock(&e->lock);
-		fetch_add_relaxed(&c->n_promotions, 1);
-		q_push(&c->q[Q_HOT], i);
+		if (q_len(&c->q[Q_HOT]) < c->hot_max) {
+			fetch_add_relaxed(&c->n_promotions, 1);
+			q_push(&c->q[Q_HOT], i);
+		} else {
+			q_push(&c->q[Q_COLD], i);
+		}
 		return CCACHE_NONE;
 	}
 	if (c->p.evict && c->p.evict(c->p.ctx, key_of(c, i), i)) {
@@ -484,6 +491,21 @@ int ccache_remove(struct ccache *c, const void *key)
 		pthread_mutex_unlock(&e->lock);
 		return 0;
 	}
+}
+
+void ccache_mark_referenced(struct ccache *c, uint32_t idx)
+{
+	store_relaxed(&c->elems[idx].ref, 1);
+}
+
+void ccache_age(struct ccache *c)
+{
+	uint32_t i = q_pop(&c->q[Q_HOT]);
+	if (i == CCACHE_NONE)
+		return;
+	store_relaxed(&c->elems[i].ref, 0);
+	fetch_add_relaxed(&c->n_demotions, 1);
+	q_push(&c->q[Q_COLD], i);
 }
 
 /* ---- introspection ---- */

@@ -12,9 +12,10 @@
  *   - three queues of element indices, FREE, COLD and HOT: bounded MPMC
  *     rings whose head and tail are advanced by compare-and-swap;
  *     a new key enters COLD; a hit sets the element's reference bit; the
- *     reclaimer takes COLD's head and either promotes it to HOT (referenced),
- *     sends it round again (pinned or filling), or evicts it; HOT is kept
- *     under hot_max by demoting unreferenced heads to COLD.
+ *     reclaimer takes COLD's head and either promotes it to HOT (referenced,
+ *     while HOT has room; else it gets a second lap in COLD), sends it round
+ *     again (pinned or filling), or evicts it; HOT is kept under hot_max by
+ *     demoting unreferenced heads to COLD.
  *
  * Invariants, at quiescence:
  *   |FREE| + |COLD| + |HOT| == capacity   (each element in exactly one queue;
@@ -75,6 +76,12 @@ void ccache_release(struct ccache *c, uint32_t idx);
 /* Unhash key without calling evict (the data is gone, e.g. munmap).
  * -ENOENT if absent, -EBUSY if pinned. */
 int ccache_remove(struct ccache *c, const void *key);
+/* Count a reference the cache could not see (the caller holds a pin): a
+ * far page refaulting soon after its eviction, for instance. */
+void ccache_mark_referenced(struct ccache *c, uint32_t idx);
+/* Move HOT's oldest element back to COLD: slow aging of the protected set
+ * when references are only seen now and then. */
+void ccache_age(struct ccache *c);
 /* Make up to n elements free ahead of need (the background evictor).
  * Returns how many are free now (>= 0). */
 int ccache_reclaim(struct ccache *c, uint32_t n);

@@ -82,6 +82,8 @@ int far_evict_cb(void *ctx, const void *key, uint32_t idx)
 	if (load_acquire(&far.pflags[pg]) & PG_DIRTY) {
 		if (load_acquire(&far.server_dead))
 			return 1; /* cannot write back: keep it */
+		/* A fork child may be copying the server's pages: wait. */
+		pthread_rwlock_rdlock(&far.freeze);
 		/* Writers now take a write-protect fault and wait in the handler
 		 * for this element's lock, held by our caller until we are done. */
 		struct uffdio_writeprotect w = { .range = { (uint64_t)addr, FAR_PAGE }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
@@ -90,6 +92,7 @@ int far_evict_cb(void *ctx, const void *key, uint32_t idx)
 		uint64_t ra;
 		int err = far_remote_addr(pg, 1, &ra);
 		if (err) {
+			pthread_rwlock_unlock(&far.freeze);
 			far_fatal_server(err, 0);
 			return 1;
 		}
@@ -97,6 +100,7 @@ int far_evict_cb(void *ctx, const void *key, uint32_t idx)
 			tls_stage = sys_mmap(NULL, FAR_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (sys_mmap_failed(tls_stage)) {
 				tls_stage = NULL;
+				pthread_rwlock_unlock(&far.freeze);
 				return 1;
 			}
 			xport_reg_buf(far.xp, tls_stage, FAR_PAGE);
@@ -105,15 +109,24 @@ int far_evict_cb(void *ctx, const void *key, uint32_t idx)
 		struct xport_io io = { ra, tls_stage, FAR_PAGE };
 		int r = xport_write(far.xp, &io, 1);
 		if (r) {
+			pthread_rwlock_unlock(&far.freeze);
 			far_fatal_server(r, 0);
 			return 1;
 		}
 		fetch_or_acq_rel(&far.pflags[pg], PG_REMOTE);
 		fetch_and_acq_rel(&far.pflags[pg], (uint8_t)~PG_DIRTY);
+		pthread_rwlock_unlock(&far.freeze);
 		fetch_add_relaxed(&far.n_writebacks, 1);
 		STAT_INC(far_writebacks);
 	}
 	sys_call(SYS_madvise, addr, FAR_PAGE, MADV_DONTNEED, 0, 0, 0);
+	uint32_t now = fetch_add_relaxed(&far.evict_clock, 1) + 1;
+	store_relaxed(&far.evicted_at[pg], now);
+	/* Age the protected set slowly: one HOT page back to COLD every
+	 * capacity/8 evictions, so what stopped being used leaves it. */
+	uint32_t every = ccache_capacity(far.cache) / 8 ? ccache_capacity(far.cache) / 8 : 1;
+	if (now % every == 0)
+		ccache_age(far.cache);
 	fetch_add_relaxed(&far.resident, -1);
 	fetch_add_relaxed(&far.n_evictions, 1);
 	STAT_INC(far_evictions);

@@ -42,6 +42,10 @@ int far_init(const struct far_params *p, char *err, size_t errlen);
 int far_enabled(void);
 /* Carve len bytes (rounded up to pages) out of the region; reads as zeros. */
 void *far_map(size_t len);
+/* The same at an alignment (a power of two; pages at least). */
+void *far_map_aligned(size_t len, size_t align);
+/* Take exactly [p, p + len) if it is free (growing an allocation in place). */
+int far_map_at(void *p, size_t len);
 /* Give a range back: its resident pages are dropped, its remote copies
  * forgotten; it reads as zeros if touched again. */
 int far_unmap(void *p, size_t len);

@@ -27,8 +27,11 @@ struct far_state {
 	char *base;
 	uint64_t size, npages;
 	uint8_t *pflags;          /* per page */
+	uint32_t *evicted_at;     /* per page: eviction clock when last evicted (refault distance) */
+	uint32_t evict_clock;     /* evictions so far (wraps) */
 	uint64_t *rmap;           /* per FAR_RCHUNK of the region: server raddr + 1, 0 = none; under rmap_lock */
 	pthread_mutex_t rmap_lock;
+	pthread_rwlock_t freeze;   /* write-backs hold it shared; fork holds it exclusive until the child has copied */
 	int uffd;
 	struct ccache *cache;
 	struct xport *xp;
@@ -60,6 +63,11 @@ long far_uffd_ioctl(unsigned long req, void *arg);
 /* Wait until every fault event read so far is fully handled: a thread
  * that just returned from a fault sees its page accounted. */
 void far_quiesce(void);
+
+/* region.c: the range table's lock across fork */
+void far_region_fork(int phase);
+/* In a fork child: far memory off, the connection copy closed. */
+void far_child_forget(void);
 
 /* evict.c */
 int far_evict_cb(void *ctx, const void *key, uint32_t idx);

@@ -245,6 +245,11 @@ static void handle(const struct uffd_msg *m)
 		return;
 	}
 	int write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
+	/* A page back within one cache's worth of evictions was evicted too
+	 * early: count it as referenced, so it is protected (ccache HOT). */
+	uint32_t ev = load_relaxed(&far.evicted_at[pg]);
+	if (ev && load_relaxed(&far.evict_clock) - ev < ccache_capacity(far.cache))
+		ccache_mark_referenced(far.cache, idx);
 	if (load_acquire(&far.pflags[pg]) & PG_REMOTE) {
 		fault_remote(pg, idx, write, m->arg.pagefault.feat.ptid);
 		uint64_t dt = mono_ns() - t0;

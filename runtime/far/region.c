@@ -114,6 +114,12 @@ int far_init(const struct far_params *p, char *err, size_t errlen)
 	far.no_prefetch = p->no_prefetch ? 1 : 0;
 	far.last_zero = far.last_remote = UINT64_MAX - 1;
 	pthread_mutex_init(&far.rmap_lock, NULL);
+	pthread_rwlockattr_t rwa;
+	pthread_rwlockattr_init(&rwa);
+	/* fork's exclusive hold must not starve behind a stream of write-backs */
+	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&far.freeze, &rwa);
+	pthread_rwlockattr_destroy(&rwa);
 
 	/* The memory server first: nothing to undo if it is not there. */
 	if (p->server && p->server[0]) {
@@ -157,9 +163,10 @@ int far_init(const struct far_params *p, char *err, size_t errlen)
 	}
 	far.base = map_anon(size, 1);
 	far.pflags = map_anon(far.npages, 1);
+	far.evicted_at = map_anon(far.npages * sizeof(uint32_t), 1);
 	far.zero = map_anon(FAR_ZERO_AHEAD * FAR_PAGE, 0);
 	far.stage = map_anon((FAR_PREFETCH + 1) * FAR_PAGE, 0);
-	if (!far.base || !far.pflags || !far.zero || !far.stage) {
+	if (!far.base || !far.pflags || !far.evicted_at || !far.zero || !far.stage) {
 		r = -ENOMEM;
 		log_format(err, errlen, "cannot reserve a far region of %lu MiB", (unsigned long)(size >> 20));
 		goto out_maps;
@@ -209,6 +216,8 @@ out_maps:
 		sys_munmap(far.base, size);
 	if (far.pflags)
 		sys_munmap(far.pflags, far.npages);
+	if (far.evicted_at)
+		sys_munmap(far.evicted_at, far.npages * sizeof(uint32_t));
 	if (far.zero)
 		sys_munmap(far.zero, FAR_ZERO_AHEAD * FAR_PAGE);
 	if (far.stage)
@@ -238,6 +247,7 @@ void far_shutdown(void)
 	sys_close(far.uffd);
 	sys_munmap(far.base, far.size);
 	sys_munmap(far.pflags, far.npages);
+	sys_munmap(far.evicted_at, far.npages * sizeof(uint32_t));
 	sys_munmap(far.zero, FAR_ZERO_AHEAD * FAR_PAGE);
 	sys_munmap(far.stage, (FAR_PREFETCH + 1) * FAR_PAGE);
 	sys_munmap(far.rmap, (far.size / FAR_RCHUNK + 1) * sizeof(uint64_t));
@@ -248,26 +258,45 @@ void far_shutdown(void)
 
 /* ---- ranges ---- */
 
-void *far_map(size_t len)
+static void give_back_locked(uint64_t off, uint64_t n);
+
+/* Take [off, off + n) out of free range i (which contains it). */
+static void carve_locked(unsigned i, uint64_t off, uint64_t n)
 {
-	if (!far_enabled() || !len)
+	uint64_t r_off = free_ranges[i].off, r_end = free_ranges[i].off + free_ranges[i].len;
+	memmove(&free_ranges[i], &free_ranges[i + 1], (nfree - i - 1) * sizeof(free_ranges[0]));
+	nfree--;
+	if (off > r_off)
+		give_back_locked(r_off, off - r_off);
+	if (off + n < r_end)
+		give_back_locked(off + n, r_end - off - n);
+}
+
+void *far_map_aligned(size_t len, size_t align)
+{
+	if (!far_enabled() || !len || (align & (align - 1)))
 		return NULL;
-	uint64_t n = (len + FAR_PAGE - 1) & ~(FAR_PAGE - 1), off = UINT64_MAX;
+	if (align < FAR_PAGE)
+		align = FAR_PAGE;
+	uint64_t n = ((uint64_t)len + FAR_PAGE - 1) & ~(FAR_PAGE - 1), off = UINT64_MAX;
 	pthread_mutex_lock(&map_lock);
-	for (unsigned i = 0; i < nfree; i++)
-		if (free_ranges[i].len >= n) {
-			off = free_ranges[i].off;
-			free_ranges[i].off += n;
-			free_ranges[i].len -= n;
-			if (!free_ranges[i].len) {
-				memmove(&free_ranges[i], &free_ranges[i + 1], (nfree - i - 1) * sizeof(free_ranges[0]));
-				nfree--;
-			}
+	for (unsigned i = 0; i < nfree; i++) {
+		uint64_t a = (free_ranges[i].off + align - 1) & ~((uint64_t)align - 1);
+		if (a + n <= free_ranges[i].off + free_ranges[i].len) {
+			off = a;
+			carve_locked(i, off, n);
 			break;
 		}
-	if (off == UINT64_MAX && bump + n <= far.size) {
-		off = bump;
-		bump += n;
+	}
+	if (off == UINT64_MAX) {
+		uint64_t a = (bump + align - 1) & ~((uint64_t)align - 1);
+		if (a + n <= far.size) {
+			uint64_t old = bump;
+			off = a;
+			bump = a + n; /* first: the gap below is then not at the top */
+			if (a > old)
+				give_back_locked(old, a - old);
+		}
 	}
 	pthread_mutex_unlock(&map_lock);
 	if (off == UINT64_MAX)
@@ -276,9 +305,50 @@ void *far_map(size_t len)
 	return far.base + off;
 }
 
+void *far_map(size_t len) { return far_map_aligned(len, FAR_PAGE); }
+
+int far_map_at(void *p, size_t len)
+{
+	if (!far_contains(p) || (uint64_t)((char *)p - far.base) % FAR_PAGE || !len)
+		return -EINVAL;
+	uint64_t off = (uint64_t)((char *)p - far.base), n = ((uint64_t)len + FAR_PAGE - 1) & ~(FAR_PAGE - 1);
+	int r = -ENOMEM;
+	pthread_mutex_lock(&map_lock);
+	if (off == bump && off + n <= far.size) {
+		bump += n;
+		r = 0;
+	} else {
+		for (unsigned i = 0; i < nfree; i++)
+			if (free_ranges[i].off <= off && off + n <= free_ranges[i].off + free_ranges[i].len) {
+				carve_locked(i, off, n);
+				r = 0;
+				break;
+			}
+		if (r && nfree && off >= free_ranges[nfree - 1].off &&
+		    free_ranges[nfree - 1].off + free_ranges[nfree - 1].len == bump && off + n <= far.size) {
+			/* The range starts in the top free range and runs past the bump pointer. */
+			uint64_t top = free_ranges[--nfree].off;
+			bump = off + n;
+			if (off > top)
+				give_back_locked(top, off - top);
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&map_lock);
+	if (!r)
+		STAT_ADD(far_alloc_bytes, n);
+	return r;
+}
+
 static void give_back(uint64_t off, uint64_t n)
 {
 	pthread_mutex_lock(&map_lock);
+	give_back_locked(off, n);
+	pthread_mutex_unlock(&map_lock);
+}
+
+static void give_back_locked(uint64_t off, uint64_t n)
+{
 	unsigned i = 0;
 	while (i < nfree && free_ranges[i].off < off)
 		i++;
@@ -304,7 +374,6 @@ static void give_back(uint64_t off, uint64_t n)
 		bump = free_ranges[nfree - 1].off;
 		nfree--;
 	}
-	pthread_mutex_unlock(&map_lock);
 }
 
 int far_discard(void *p, size_t len)
@@ -327,6 +396,7 @@ int far_discard(void *p, size_t len)
 		if (r == 0)
 			fetch_add_relaxed(&far.resident, -1);
 		store_release(&far.pflags[pg], (uint8_t)0);
+		store_relaxed(&far.evicted_at[pg], 0);
 	}
 	sys_call(SYS_madvise, p, n * FAR_PAGE, MADV_DONTNEED, 0, 0, 0);
 	/* Whole remote chunks inside the range go back to the server. */
@@ -350,6 +420,24 @@ int far_unmap(void *p, size_t len)
 		return r;
 	give_back((uint64_t)((char *)p - far.base), (len + FAR_PAGE - 1) & ~(FAR_PAGE - 1));
 	return 0;
+}
+
+void far_child_forget(void)
+{
+	store_release(&far_on, 0);
+	if (far.xp)
+		xport_close(far.xp); /* the child's copy of the socket; the parent keeps its own */
+	far.xp = NULL;
+}
+
+void far_region_fork(int phase)
+{
+	if (phase == XPORT_FORK_PREPARE)
+		pthread_mutex_lock(&map_lock);
+	else if (phase == XPORT_FORK_PARENT)
+		pthread_mutex_unlock(&map_lock);
+	else
+		pthread_mutex_init(&map_lock, NULL);
 }
 
 void far_evict_all(void)
@@ -384,3 +472,7 @@ void far_get_counts(struct far_counts *o)
 	o->zero_p50_ns = hist_percentile(&far.h_zero, 0.5);
 	o->zero_p99_ns = hist_percentile(&far.h_zero, 0.99);
 }
+
+/* For bench/far/fault_latency.c: the connection, to time the transport alone. */
+struct xport *far_bench_xport(void);
+struct xport *far_bench_xport(void) { return far.xp; }

@@ -29,6 +29,7 @@ int xport_alloc(struct xport *x, uint64_t len, uint64_t *raddr) { return x->ops-
 int xport_free(struct xport *x, uint64_t raddr, uint64_t len) { return x->ops->free(x, raddr, len); }
 int xport_info(struct xport *x, struct xport_info *out) { return x->ops->info(x, out); }
 void xport_close(struct xport *x) { x->ops->close(x); }
+void xport_fork(struct xport *x, int phase) { x->ops->fork(x, phase); }
 
 /* Cut io[] into batches of at most max_segs entries and max_payload bytes;
  * one entry larger than max_payload is cut into pieces too. */

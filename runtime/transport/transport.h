@@ -50,7 +50,13 @@ struct xport_ops {
 	int (*write)(struct xport *x, const struct xport_io *io, unsigned n);
 	int (*info)(struct xport *x, struct xport_info *out);
 	void (*close)(struct xport *x);
+	/* fork: PREPARE waits for the request in flight and holds the
+	 * connection; PARENT lets it go; CHILD makes the child's copy usable
+	 * by the child alone (the parent holds its side until the child is
+	 * done with it). */
+	void (*fork)(struct xport *x, int phase);
 };
+enum { XPORT_FORK_PREPARE, XPORT_FORK_PARENT, XPORT_FORK_CHILD };
 
 struct xport {
 	const struct xport_ops *ops;
@@ -69,6 +75,7 @@ int xport_read(struct xport *x, const struct xport_io *io, unsigned n);
 int xport_write(struct xport *x, const struct xport_io *io, unsigned n);
 int xport_info(struct xport *x, struct xport_info *out);
 void xport_close(struct xport *x);
+void xport_fork(struct xport *x, int phase);
 
 extern const struct xport_ops xport_tcp_ops;
 

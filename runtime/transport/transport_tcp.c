@@ -346,6 +346,17 @@ static void tcp_close(struct xport *x)
 	sys_munmap(t, sizeof(*t));
 }
 
+static void tcp_fork(struct xport *x, int phase)
+{
+	struct tcp_xport *t = tcp_of(x);
+	if (phase == XPORT_FORK_PREPARE)
+		pthread_mutex_lock(&t->lock);
+	else if (phase == XPORT_FORK_PARENT)
+		pthread_mutex_unlock(&t->lock);
+	else
+		pthread_mutex_init(&t->lock, NULL); /* the child's copy: only this thread exists */
+}
+
 const struct xport_ops xport_tcp_ops = {
 	.scheme = "tcp",
 	.connect = tcp_connect,
@@ -356,4 +367,5 @@ const struct xport_ops xport_tcp_ops = {
 	.write = tcp_write,
 	.info = tcp_info,
 	.close = tcp_close,
+	.fork = tcp_fork,
 };

@@ -259,3 +259,40 @@ Test(ccache, stress_invariants, .timeout = 240)
 	cr_assert_eq(nvalid, 0);
 	ccache_destroy(c);
 }
+
+Test(ccache, full_hot_is_not_pushed_through_and_ages)
+{
+	nevicted = 0;
+	refuse_key = -1;
+	/* hot_pct 50 of 8: HOT holds at most 4. */
+	struct ccache *c = mk(8, rec_evict, NULL);
+	uint32_t i;
+	for (uint64_t k = 0; k < 8; k++) {
+		get_fill(c, k, &i);
+		ccache_mark_referenced(c, i); /* every key looks referenced */
+		ccache_release(c, i);
+	}
+	/* Eight more keys: the first four referenced ones go to HOT, the other
+	 * four get a second lap in COLD and are then evicted. */
+	for (uint64_t k = 100; k < 108; k++) {
+		get_fill(c, k, &i);
+		ccache_release(c, i);
+	}
+	for (uint64_t k = 0; k < 4; k++) {
+		cr_assert_eq(ccache_lookup(c, &k, &i), 0, "protected key %lu evicted", (unsigned long)k);
+		ccache_release(c, i);
+	}
+	for (uint64_t k = 4; k < 8; k++)
+		cr_assert_eq(ccache_lookup(c, &k, &i), -ENOENT, "key %lu should have been evicted", (unsigned long)k);
+	/* Aging moves HOT's oldest back to COLD, where it can be evicted. */
+	for (int n = 0; n < 4; n++)
+		ccache_age(c);
+	for (uint64_t k = 200; k < 216; k++) {
+		get_fill(c, k, &i);
+		ccache_release(c, i);
+	}
+	uint64_t k0 = 0;
+	cr_assert_eq(ccache_lookup(c, &k0, &i), -ENOENT, "aged key survived");
+	cr_assert_eq(ccache_check(c, NULL), 0);
+	ccache_destroy(c);
+}
