@@ -406,16 +406,14 @@ SHUNT_EXPORT char *realpath(const char *p, char *resolved)
 	}
 	if (!r)
 		return REAL(realpath)(p, resolved);
-	/* Served paths: lexical form, checked to exist (symlinks inside the
-	 * mount are not expanded). */
-	struct stat st;
-	int e = fsc_stat(rel, &st, 0);
-	if (e) {
+	char v[PATH_MAX];
+	int e = fsc_realpath(rel, v, sizeof(v));
+	if (e < 0) {
 		errno = -e;
 		return NULL;
 	}
-	char v[PATH_MAX];
-	fsc_virtual_path(rel, v, sizeof(v));
+	if (e == 2)
+		return REAL(realpath)(v, resolved);
 	if (!resolved) {
 		resolved = malloc(PATH_MAX);
 		if (!resolved) {
@@ -426,6 +424,13 @@ SHUNT_EXPORT char *realpath(const char *p, char *resolved)
 	memcpy(resolved, v, strlen(v) + 1);
 	return resolved;
 }
+
+/* glibc's canonicalize_file_name calls its internal realpath. */
+SHUNT_EXPORT char *canonicalize_file_name(const char *p)
+{
+	return realpath(p, NULL);
+}
+
 SHUNT_EXPORT char *__realpath_chk(const char *p, char *resolved, size_t rl)
 {
 	(void)rl;

@@ -99,6 +99,11 @@ static bool in_use(struct fsc_fcache *fc)
 	return false;
 }
 
+struct fsc_fcache *fsc_fcache_find(uint64_t id)
+{
+	return find(id);
+}
+
 struct fsc_fcache *fsc_fcache_get(uint64_t id, int *err)
 {
 	struct fsc_fcache *fc = find(id);

@@ -21,10 +21,10 @@
 #include "shunt/fs_wire.h"
 
 /* ---- state ---- */
-extern int fsc_enabled;          /* a mount prefix is configured and init finished */
+extern int fsc_enabled __attribute__((visibility("hidden"))); /* a mount prefix is configured and init finished */
 #define FSC_MAX_FD 65536
 /* fd -> ofd index + 1 (0: not ours). Private to this process. */
-extern int32_t fsc_fd_ofd[FSC_MAX_FD];
+extern int32_t fsc_fd_ofd[FSC_MAX_FD] __attribute__((visibility("hidden")));
 extern uint8_t fsc_fd_cloexec[FSC_MAX_FD];
 
 static inline bool fsc_fd_is_ours(int fd)
@@ -50,6 +50,9 @@ void fsc_chdir_native(void);
 /* Virtual path ("/mount/rel") of a relative-to-root path. */
 void fsc_virtual_path(const char *rel, char *out, size_t cap);
 mode_t fsc_umask_get(void);
+/* realpath of a served path: 0 (out = virtual path), 2 (out = a path for the
+ * kernel's realpath), or -errno. */
+int fsc_realpath(const char *rel, char *out, size_t cap);
 void fsc_umask_set(mode_t m);
 
 /* ---- operations (ops.c) ---- */

@@ -90,6 +90,7 @@ struct fsc_fcache {
 	uint32_t lru;
 };
 struct fsc_fcache *fsc_fcache_get(uint64_t cache_id, int *err);
+struct fsc_fcache *fsc_fcache_find(uint64_t cache_id); /* mapped already, or NULL */
 extern struct fsc_fcache *fsc_ofd_fc[FSC_MAX_OFD];
 /* Copy [off, off+n) if every block is valid and unchanged; true on success. */
 bool fsc_fcache_copy(struct fsc_fcache *fc, void *buf, uint64_t off, size_t n);

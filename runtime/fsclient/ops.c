@@ -13,7 +13,41 @@
 
 #define ACCMODE(f) ((f) & O_ACCMODE)
 
-static struct fsc_fcache *ofd_cache(int o)
+/* Mapping a file's cache costs about six system calls (GETFD, mmap,
+ * page-table population) and only pays off for data read again: a first
+ * read costs two copies either way (server into the cache or into the data
+ * area, client out of it). So a file is read through the channel until it is
+ * opened again in this process, or read many times through one open; from
+ * then on its reads and fstats are local. */
+#define FSC_MAP_AFTER_READS 16
+static struct {
+	uint64_t id;
+	uint32_t opens;
+} seen[256];
+static uint32_t ofd_reads[FSC_MAX_OFD]; /* this process's reads per description */
+
+static unsigned seen_slot(uint64_t id)
+{
+	return (unsigned)(id * 0x9e3779b97f4a7c15ull >> 56);
+}
+
+static void note_open(int o)
+{
+	uint64_t id = fsc_ofd_get(o)->cache_id;
+	ofd_reads[o] = 0;
+	if (!id)
+		return;
+	unsigned h = seen_slot(id);
+	if (seen[h].id != id) {
+		seen[h].id = id;
+		seen[h].opens = 0;
+	}
+	seen[h].opens++;
+}
+
+enum use { USE_STAT, USE_READ, USE_MAP };
+
+static struct fsc_fcache *ofd_cache_for(int o, enum use use)
 {
 	struct fsc_ofd *of = fsc_ofd_get(o);
 	uint64_t id = of->cache_id;
@@ -22,8 +56,16 @@ static struct fsc_fcache *ofd_cache(int o)
 	struct fsc_fcache *fc = fsc_ofd_fc[o];
 	if (fc && load_acquire(&fc->cache_id) == id)
 		return fc;
-	int err = 0;
-	fc = fsc_fcache_get(id, &err);
+	fc = fsc_fcache_find(id);
+	if (!fc) {
+		unsigned h = seen_slot(id);
+		bool reopened = seen[h].id == id && seen[h].opens >= 2;
+		bool busy = use == USE_READ && ++ofd_reads[o] >= FSC_MAP_AFTER_READS;
+		if (use != USE_MAP && !reopened && !busy)
+			return NULL;
+		int err = 0;
+		fc = fsc_fcache_get(id, &err);
+	}
 	fsc_ofd_fc[o] = fc;
 	return fc;
 }
@@ -132,6 +174,7 @@ int fsc_open(const char *rel, int flags, mode_t mode)
 	of->flags = (uint32_t)(flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC));
 	fsc_strlcpy(of->path, rel, sizeof(of->path));
 	fsc_ofd_fc[o] = NULL;
+	note_open(o);
 	fsc_fd_install(fd, o, !!(flags & O_CLOEXEC));
 	return fd;
 }
@@ -197,7 +240,7 @@ static long do_pread(int o, void *buf, size_t n, uint64_t off)
 		return 0;
 	if (n > 0x7ffff000)
 		n = 0x7ffff000;
-	struct fsc_fcache *fc = ofd_cache(o);
+	struct fsc_fcache *fc = ofd_cache_for(o, USE_READ);
 	if (fc) {
 		uint64_t size = load_acquire(&fc->hdr->size);
 		if (off >= size)
@@ -433,7 +476,7 @@ ssize_t fsc_writev(int fd, const struct iovec *iov, int cnt, off_t off, bool use
 static int fstat_wire(int o, struct shunt_stat *w)
 {
 	struct fsc_ofd *of = fsc_ofd_get(o);
-	struct fsc_fcache *fc = ofd_cache(o);
+	struct fsc_fcache *fc = ofd_cache_for(o, USE_STAT);
 	if (fc) {
 		fsc_fcache_stat(fc, w);
 		if (w->mask) {
@@ -986,7 +1029,7 @@ void *fsc_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, i
 		*err = ENODEV;
 		return MAP_FAILED;
 	}
-	struct fsc_fcache *fc = ofd_cache(o);
+	struct fsc_fcache *fc = ofd_cache_for(o, USE_MAP);
 	if (!fc || off < 0 || (off & 4095) || !len) {
 		*err = fc ? EINVAL : ENODEV;
 		return MAP_FAILED;

@@ -249,3 +249,85 @@ void fsc_vcwd_set(const char *rel)
 	fsc_strlcpy(vcwd, rel, sizeof(vcwd));
 	vcwd_on = 1;
 }
+
+/* realpath() of a served path: components walked one by one, symlinks read
+ * from the server and followed (at most 40), ".." applied after resolution,
+ * as the kernel would. Returns 0 with the virtual path in out, 2 when the
+ * path leaves the mount (out holds the absolute path for the kernel's
+ * realpath), or -errno. */
+int fsc_realpath(const char *rel_in, char *out, size_t cap)
+{
+	char resolved[PATH_MAX] = "", rest[PATH_MAX], tmp[PATH_MAX];
+	fsc_strlcpy(rest, rel_in, sizeof(rest));
+	int links = 0;
+	for (;;) {
+		char *s = rest;
+		while (*s == '/')
+			s++;
+		if (!*s)
+			break;
+		size_t len = strcspn(s, "/");
+		char comp[NAME_MAX + 1];
+		if (len > NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(comp, s, len);
+		comp[len] = 0;
+		memmove(rest, s + len, strlen(s + len) + 1);
+		if (!strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, "..")) {
+			char *slash = strrchr(resolved, '/');
+			if (slash) {
+				*slash = 0;
+				continue;
+			}
+			if (resolved[0]) {
+				resolved[0] = 0;
+				continue;
+			}
+			/* Above the mount: the kernel's from here on. */
+			log_format(out, cap, "%s/..%s", mount_prefix, rest);
+			normalize(out);
+			return 2;
+		}
+		char cand[PATH_MAX];
+		if (log_format(cand, sizeof(cand), "%s%s%s", resolved, resolved[0] ? "/" : "", comp) >= sizeof(cand) - 1)
+			return -ENAMETOOLONG;
+		struct stat st;
+		int r = fsc_stat(cand, &st, AT_SYMLINK_NOFOLLOW);
+		if (r)
+			return r;
+		if (S_ISLNK(st.st_mode)) {
+			if (++links > 40)
+				return -ELOOP;
+			char target[PATH_MAX];
+			long n = fsc_readlink(cand, target, sizeof(target) - 1);
+			if (n < 0)
+				return (int)n;
+			target[n] = 0;
+			log_format(tmp, sizeof(tmp), "%s%s", target, rest);
+			if (target[0] == '/') {
+				/* Absolute: start again from it (it may leave the mount). */
+				char rel2[PATH_MAX];
+				int c = fsc_resolve(AT_FDCWD, tmp, rel2);
+				if (c != 1) {
+					fsc_strlcpy(out, c == 2 ? rel2 : tmp, cap);
+					return 2;
+				}
+				fsc_strlcpy(rest, rel2, sizeof(rest));
+				resolved[0] = 0;
+			} else {
+				fsc_strlcpy(rest, tmp, sizeof(rest));
+			}
+			continue;
+		}
+		if (rest[strspn(rest, "/")] && !S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+		fsc_strlcpy(resolved, cand, sizeof(resolved));
+	}
+	if (resolved[0])
+		log_format(out, cap, "%s/%s", mount_prefix, resolved);
+	else
+		log_format(out, cap, "%s", mount_prefix);
+	return 0;
+}

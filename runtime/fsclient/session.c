@@ -266,13 +266,26 @@ static void chan_key_dtor(void *p)
 	tc->session_gen = 0;
 }
 
+/* Channels: the first FSC_DEDICATED are owned by one thread each, with no
+ * lock; the rest are shared, under a lock, by threads beyond that many (a
+ * program with 150 threads still works, its extra threads a little slower). */
+#define FSC_SHARED 8u
+#define FSC_DEDICATED (SHUNT_MAX_CHANNELS - FSC_SHARED)
+#define TC_NESTED 0x80000000u
+#define TC_SHARED 0x40000000u
+#define DEDICATED_MASK ((1ull << FSC_DEDICATED) - 1)
+static struct fsc_thread_chan shared_tc[FSC_SHARED];
+static pthread_mutex_t shared_lock[FSC_SHARED];
+static uint32_t shared_gen[FSC_SHARED];
+
 static int claim_channel(struct fsc_thread_chan *tc)
 {
 	for (;;) {
 		uint64_t bits = load_acquire(&sess.chan_bits);
-		if (bits == ~0ull)
+		uint64_t free_bits = ~bits & DEDICATED_MASK;
+		if (!free_bits)
 			return -EAGAIN;
-		uint32_t idx = (uint32_t)__builtin_ctzll(~bits);
+		uint32_t idx = (uint32_t)__builtin_ctzll(free_bits);
 		if (cas_acq_rel(&sess.chan_bits, &bits, bits | (1ull << idx))) {
 			chan_client_init(&tc->cc, sess.shm, idx);
 			tc->idx = idx;
@@ -281,6 +294,29 @@ static int claim_channel(struct fsc_thread_chan *tc)
 			return 0;
 		}
 	}
+}
+
+static struct fsc_thread_chan *shared_channel(uint32_t gen, bool nested, int *err)
+{
+	uint32_t i = (uint32_t)sys_gettid() % FSC_SHARED;
+	if (nested) {
+		if (pthread_mutex_trylock(&shared_lock[i])) {
+			*err = -EAGAIN;
+			return NULL;
+		}
+	} else {
+		pthread_mutex_lock(&shared_lock[i]);
+	}
+	struct fsc_thread_chan *tc = &shared_tc[i];
+	if (shared_gen[i] != gen) {
+		/* Whoever used it last left the ring consistent: continue it. */
+		chan_client_init(&tc->cc, sess.shm, FSC_DEDICATED + i);
+		tc->idx = FSC_DEDICATED + i;
+		tc->data = chan_data(sess.shm, FSC_DEDICATED + i);
+		shared_gen[i] = gen;
+	}
+	tc->session_gen = gen | TC_SHARED;
+	return tc;
 }
 
 struct fsc_thread_chan *fsc_chan_get(int *err)
@@ -307,18 +343,14 @@ struct fsc_thread_chan *fsc_chan_get(int *err)
 	if (__builtin_expect(tls_chan_busy, 0)) {
 		/* Re-entered from a signal handler mid-call: use a spare channel. */
 		static __thread struct fsc_thread_chan nested __attribute__((tls_model("initial-exec")));
-		if (claim_channel(&nested)) {
-			*err = -EAGAIN;
-			return NULL;
-		}
-		nested.session_gen |= 0x80000000u;
+		if (claim_channel(&nested))
+			return shared_channel(gen, true, err);
+		nested.session_gen |= TC_NESTED;
 		return &nested;
 	}
 	if (tc->session_gen != gen) {
-		if (claim_channel(tc)) {
-			*err = -EAGAIN;
-			return NULL;
-		}
+		if (claim_channel(tc))
+			return shared_channel(gen, false, err);
 		if (!chan_key_ok) {
 			pthread_mutex_lock(&sess_lock);
 			if (!chan_key_ok && pthread_key_create(&chan_key, chan_key_dtor) == 0)
@@ -334,7 +366,11 @@ struct fsc_thread_chan *fsc_chan_get(int *err)
 
 void fsc_chan_release(struct fsc_thread_chan *tc)
 {
-	if (tc->session_gen & 0x80000000u) {
+	if (tc->session_gen & TC_SHARED) {
+		pthread_mutex_unlock(&shared_lock[tc->idx - FSC_DEDICATED]);
+		return;
+	}
+	if (tc->session_gen & TC_NESTED) {
 		fetch_and_acq_rel(&sess.chan_bits, ~(1ull << tc->idx));
 		tc->session_gen = 0;
 		return;
@@ -423,6 +459,10 @@ void fsc_session_after_fork_child(void)
 {
 	pthread_mutex_init(&sess_lock, NULL);
 	pthread_mutex_init(&sock_lock, NULL);
+	for (unsigned i = 0; i < FSC_SHARED; i++) {
+		pthread_mutex_init(&shared_lock[i], NULL);
+		shared_gen[i] = 0;
+	}
 	fsc_pid = (pid_t)sys_getpid();
 	if (!fsc_enabled)
 		return;
