@@ -90,13 +90,16 @@ void fsc_fcache_populate(struct fsc_fcache *fc, uint64_t off, uint64_t len)
 }
 
 /* A mapping is in use while an open description of this process points at
- * it; only unused ones are unmapped to make room. */
-static bool in_use(struct fsc_fcache *fc)
+ * it; only unused ones are unmapped to make room. One pass over the
+ * descriptions marks every slot in use. */
+static void mark_in_use(bool used[FSC_FCACHE_SLOTS])
 {
-	for (int i = 0; i < FSC_MAX_OFD; i++)
-		if (fsc_ofd_fc[i] == fc && load_relaxed(&fsc_ofds->ofd[i].refs))
-			return true;
-	return false;
+	memset(used, 0, FSC_FCACHE_SLOTS * sizeof(bool));
+	for (int i = 0; i < FSC_MAX_OFD; i++) {
+		struct fsc_fcache *fc = fsc_ofd_fc[i];
+		if (fc && load_relaxed(&fsc_ofds->ofd[i].refs))
+			used[fc - slots] = true;
+	}
 }
 
 struct fsc_fcache *fsc_fcache_find(uint64_t id)
@@ -113,13 +116,15 @@ struct fsc_fcache *fsc_fcache_get(uint64_t id, int *err)
 	fc = find(id);
 	if (!fc) {
 		struct fsc_fcache *victim = NULL;
-		for (int i = 0; i < FSC_FCACHE_SLOTS; i++) {
-			if (!slots[i].cache_id) {
+		for (int i = 0; i < FSC_FCACHE_SLOTS && !victim; i++)
+			if (!slots[i].cache_id)
 				victim = &slots[i];
-				break;
-			}
-			if (!in_use(&slots[i]) && (!victim || slots[i].lru < victim->lru))
-				victim = &slots[i];
+		if (!victim) {
+			bool used[FSC_FCACHE_SLOTS];
+			mark_in_use(used);
+			for (int i = 0; i < FSC_FCACHE_SLOTS; i++)
+				if (!used[i] && (!victim || slots[i].lru < victim->lru))
+					victim = &slots[i];
 		}
 		if (!victim) {
 			*err = -ENOSPC;

@@ -35,13 +35,16 @@ it_check "warm reads make no system calls: 512 reads -> $few, 4096 reads -> $man
 it_check "warm reads hit the cache ($S_HITS of 4096)" test "$S_HITS" -ge 4000
 
 # Opens: 200 open+close pairs cost at most 2 system calls each (plus the
-# session's set-up, measured with one open).
+# session's set-up, measured with one open, and ONCE=8 for one-time costs that
+# do not grow with the opens: mapping the shared cache of a file opened again
+# takes 4-6 system calls, once per file and process).
+ONCE=8
 run_stats cat @D@/a.txt
 one=$S_SC
 run_stats sh -c 'exec cat @D@/many/*'
 it_check "open+close of 100 distinct files costs <= 2 system calls each: 1 file -> $one, $S_OPEN opens -> $S_SC fs_syscalls" \
-	test "$S_SC" -le $((one + 2 * (S_OPEN - 1)))
+	test "$S_SC" -le $((one + 2 * (S_OPEN - 1) + ONCE))
 run_stats /usr/bin/python3 -c 'import sys; [open(sys.argv[1]).close() for _ in range(200)]' @D@/a.txt
 it_check "open+close of one file 200 times costs <= 2 system calls each: $S_OPEN opens -> $S_SC fs_syscalls" \
-	test "$S_SC" -le $((one + 2 * (S_OPEN - 1)))
+	test "$S_SC" -le $((one + 2 * (S_OPEN - 1) + ONCE))
 it_done
