@@ -3,6 +3,7 @@
  * mark pages dirty). Never touches a missing far page, never calls malloc,
  * and makes only raw system calls. */
 #include "far/far_internal.h"
+#include "far/sites.h"
 #include "common/atomics.h"
 #include "common/log.h"
 #include "common/sys.h"
@@ -237,6 +238,7 @@ static void handle(const struct uffd_msg *m)
 		hist_record(&far.h_all, mono_ns() - t0);
 		return;
 	}
+	far_sites_fault(pg);
 	uint32_t idx;
 	if (take(pg, &idx) == 0) {
 		/* Resident already: another thread's fault on the same page. */

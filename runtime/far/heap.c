@@ -13,6 +13,7 @@
  * so this keeps its behaviour for them; small ones stay with glibc. */
 #include "far/far_internal.h"
 #include "far/heap.h"
+#include "far/sites.h"
 #include "common/atomics.h"
 #include "common/log.h"
 #include "common/sys.h"
@@ -25,7 +26,9 @@ size_t far_malloc_min = SIZE_MAX; /* read by the interposers on every call */
 uintptr_t far_malloc_lo;
 uintptr_t far_malloc_len;         /* 0 while far memory was never on */
 
-static uint32_t *len_pages;       /* per region page: pages of the allocation starting there */
+static uint32_t *len_pages;       /* per region page: pages of the allocation starting there, | LEN_SAMPLED */
+#define LEN_SAMPLED 0x80000000u   /* its pages carry an allocation site (sites.c) */
+#define LEN_PAGES(v) ((v) & ~LEN_SAMPLED)
 static uint32_t child_mode;       /* a fork child: far memory off, ranges plain memory */
 
 int far_heap_init(size_t min)
@@ -52,12 +55,15 @@ static uint64_t pages_for(size_t n) { return ((uint64_t)n + FAR_PAGE - 1) / FAR_
 
 void *far_heap_alloc(size_t n, size_t align)
 {
-	if (!n || n > far.size || (uint64_t)pages_for(n) > UINT32_MAX)
+	if (!n || n > far.size || (uint64_t)pages_for(n) >= LEN_SAMPLED)
 		return NULL;
 	char *p = far_map_aligned(n, align);
 	if (!p)
 		return NULL;
-	len_pages[far_page_of(p)] = (uint32_t)pages_for(n);
+	uint32_t v = (uint32_t)pages_for(n);
+	if (far_sites_record(p, n))
+		v |= LEN_SAMPLED;
+	len_pages[far_page_of(p)] = v;
 	return p;
 }
 
@@ -75,10 +81,12 @@ void far_heap_free(void *ptr)
 {
 	char *p = ptr;
 	uint64_t pg = far_page_of(p);
-	uint32_t n = len_pages[pg];
+	uint32_t v = len_pages[pg], n = LEN_PAGES(v);
 	if ((uint64_t)(p - far.base) % FAR_PAGE || !n)
 		log_die("free(): invalid far-memory pointer %p", ptr);
 	len_pages[pg] = 0;
+	if (v & LEN_SAMPLED)
+		far_sites_forget(p, (uint64_t)n * FAR_PAGE);
 	release_range(p, (uint64_t)n * FAR_PAGE);
 }
 
@@ -88,28 +96,31 @@ size_t far_heap_usable(const void *ptr)
 	uint64_t pg = far_page_of(p);
 	if ((uint64_t)(p - far.base) % FAR_PAGE)
 		return 0;
-	return (size_t)len_pages[pg] * FAR_PAGE;
+	return (size_t)LEN_PAGES(len_pages[pg]) * FAR_PAGE;
 }
 
 void *far_heap_realloc(void *ptr, size_t n)
 {
 	char *p = ptr;
 	uint64_t pg = far_page_of(p);
-	uint32_t old = len_pages[pg];
+	uint32_t v = len_pages[pg], old = LEN_PAGES(v), sampled = v & LEN_SAMPLED;
 	uint64_t want = pages_for(n);
-	if (!old || !want || want > UINT32_MAX)
+	if (!old || !want || want >= LEN_SAMPLED)
 		return NULL;
 	if (want == old)
 		return p;
 	if (load_acquire(&child_mode))
 		return NULL; /* the caller moves it to local memory */
 	if (want < old) {
+		if (sampled)
+			far_sites_forget(p + want * FAR_PAGE, (old - want) * FAR_PAGE);
 		far_unmap(p + want * FAR_PAGE, (old - want) * FAR_PAGE);
-		len_pages[pg] = (uint32_t)want;
+		len_pages[pg] = (uint32_t)want | sampled;
 		return p;
 	}
 	if (!far_map_at(p + (uint64_t)old * FAR_PAGE, (want - old) * FAR_PAGE)) {
-		len_pages[pg] = (uint32_t)want; /* grown in place: nothing moves */
+		/* grown in place: nothing moves; the new tail is not attributed */
+		len_pages[pg] = (uint32_t)want | sampled;
 		return p;
 	}
 	char *q = far_map(want * FAR_PAGE);
@@ -117,8 +128,13 @@ void *far_heap_realloc(void *ptr, size_t n)
 		return NULL;
 	/* Copies through the fault path: resident or fetched, never lost. */
 	memcpy(q, p, (size_t)old * FAR_PAGE);
-	len_pages[far_page_of(q)] = (uint32_t)want;
+	uint32_t nv = (uint32_t)want;
+	if (far_sites_record(q, want * FAR_PAGE))
+		nv |= LEN_SAMPLED;
+	len_pages[far_page_of(q)] = nv;
 	len_pages[pg] = 0;
+	if (sampled)
+		far_sites_forget(p, (uint64_t)old * FAR_PAGE);
 	far_unmap(p, (uint64_t)old * FAR_PAGE);
 	return q;
 }

@@ -7,6 +7,7 @@
  * here ever runs. */
 #include "far/far_internal.h"
 #include "far/heap.h"
+#include "far/sites.h"
 #include "common/atomics.h"
 #include "common/config.h"
 #include "common/init.h"
@@ -129,6 +130,7 @@ static void fork_child(void)
 
 static void report_text(int fd)
 {
+	far_sites_text(fd);
 	struct far_counts c;
 	far_get_counts(&c);
 	stats_printf(fd, "far memory: resident %lu/%lu pages; handler service time p50/p99: zero-fill %lu/%lu ns, remote %lu/%lu ns\n",
@@ -146,6 +148,7 @@ static void report_json(int fd)
 		     (unsigned long)c.remote_p50_ns, (unsigned long)c.remote_p99_ns);
 	stats_printf(fd, ",\n  \"far_faults_wp\": %lu,\n  \"far_capacity_pages\": %lu", (unsigned long)c.faults_wp,
 		     (unsigned long)c.capacity_pages);
+	far_sites_json(fd);
 }
 
 static const struct stats_section far_section = { report_text, report_json };
@@ -176,4 +179,8 @@ void far_setup_from_config(void)
 	}
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	stats_add_section(&far_section);
+	/* Allocation sites cost an unwind per sampled far allocation: only
+	 * when a report will show them. */
+	if (cfg.stats.str[0] && strcmp(cfg.stats.str, "0"))
+		far_sites_init();
 }

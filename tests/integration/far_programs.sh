@@ -105,6 +105,11 @@ SELECT a, b FROM t ORDER BY b DESC, a LIMIT 3;
 EOF
 
 far "python3: 64 MiB bytearray and a 1M list, 16M local" "SHUNT_LOCAL_MEM=16M" -- python3 "$T/bytes.py"
+if grep -q '"far_top_sites_by_bytes": \[{"bytes": [1-9]' "$T/stats.json" && grep -q 'PyByteArray' "$T/stats.json"; then
+	ok "stats name the top far allocation sites"
+else
+	bad "stats lack far allocation sites: $(grep far_top_sites "$T/stats.json" | head -2)"
+fi
 far "sort -S 64M on a file larger than local memory, 4M local" "SHUNT_LOCAL_MEM=4M" -- sort -S 64M "$T/lines.txt"
 far "sqlite3: 100 MB cache, index over 200k rows, 10M local, far_min 32K" "SHUNT_LOCAL_MEM=10M SHUNT_FAR_MIN=32K" -- sqlite3 :memory: ".read $T/index.sql"
 far "xz -3, 8M local" "SHUNT_LOCAL_MEM=8M" -- xz -3 -T1 -c "$T/one.txt"
