@@ -4,6 +4,9 @@
  *   fs_it_escape-style checks: fs_it_errno escape DIR  (under shunt only):
  *                             every path escaping the export root must fail
  *                             with EACCES or ENOENT; exits 1 otherwise.
+ *   fs_it_errno raw DIR       (under shunt only): system calls made without
+ *                             libc on a redirected fd fail cleanly or do
+ *                             the right thing; exits 1 otherwise.
  * DIR holds the fixture fs_errno.sh makes (file, sub/, emptysub/, loops...). */
 #include "fs_it_util.h"
 
@@ -275,6 +278,52 @@ static int escape_mode(const char *marker)
 	return bad;
 }
 
+/* Under shunt only: system calls made without libc (so never intercepted) on
+ * a redirected fd must fail cleanly (EBADF-like) or do the right thing,
+ * never read or write something else. */
+static int raw_mode(void)
+{
+	int fd = open(P("file"), O_RDWR);
+	if (fd < 0)
+		IT_DIE("open");
+	char want[6] = "hello", buf[64];
+	int bad = 0;
+	long r = syscall(SYS_read, fd, buf, sizeof(buf));
+	int ok = (r < 0 && errno == EBADF) || (r == 6 && !memcmp(buf, want, 5));
+	printf("%-44s = %ld %s  %s\n", "raw read", r, r < 0 ? it_errname(errno) : "", ok ? "ok" : "WRONG");
+	bad |= !ok;
+	r = syscall(SYS_pread64, fd, buf, sizeof(buf), 1);
+	ok = (r < 0 && errno == EBADF) || (r == 5 && !memcmp(buf, want + 1, 4));
+	printf("%-44s = %ld %s  %s\n", "raw pread64", r, r < 0 ? it_errname(errno) : "", ok ? "ok" : "WRONG");
+	bad |= !ok;
+	struct stat st;
+	r = syscall(SYS_fstat, fd, &st);
+	ok = (r < 0 && errno == EBADF) || (r == 0 && st.st_size == 6 && S_ISREG(st.st_mode));
+	printf("%-44s = %ld %s  %s\n", "raw fstat", r, r < 0 ? it_errname(errno) : "", ok ? "ok" : "WRONG (size/type of something else)");
+	bad |= !ok;
+	struct statx sx;
+	r = syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx);
+	ok = (r < 0 && errno == EBADF) || (r == 0 && sx.stx_size == 6 && S_ISREG(sx.stx_mode));
+	printf("%-44s = %ld %s  %s\n", "raw statx(fd, \"\", AT_EMPTY_PATH)", r, r < 0 ? it_errname(errno) : "",
+	       ok ? "ok" : "WRONG (size/type of something else)");
+	bad |= !ok;
+	r = syscall(SYS_write, fd, "XY", 2);
+	int werr = errno;
+	char back[8] = { 0 };
+	ssize_t n = pread(fd, back, 6, 0);
+	/* either refused, or written where the fd's offset says (0, or 6 after a raw read) */
+	ok = (r < 0 && werr == EBADF) || (r == 2 && n >= 2);
+	printf("%-44s = %ld %s  %s\n", "raw write", r, r < 0 ? it_errname(werr) : "", ok ? "ok" : "WRONG");
+	bad |= !ok;
+	r = syscall(SYS_lseek, fd, 0, SEEK_END);
+	ok = (r < 0 && errno == EBADF) || r >= 6;
+	printf("%-44s = %ld %s  %s\n", "raw lseek SEEK_END", r, r < 0 ? it_errname(errno) : "", ok ? "ok" : "WRONG");
+	bad |= !ok;
+	printf("%-44s = %zd \"%.*s\"\n", "file through libc afterwards", n, (int)(n > 0 ? n : 0), back);
+	close(fd);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -285,6 +334,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "compare"))
 		return compare_mode();
+	if (!strcmp(argv[1], "raw"))
+		return raw_mode();
 	if (!strcmp(argv[1], "escape"))
 		return escape_mode(argc > 3 ? argv[3] : "shunt-escape-marker");
 	return 2;

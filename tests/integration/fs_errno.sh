@@ -45,4 +45,16 @@ for f in "/tmp/$marker" "/tmp/$marker.2" "/tmp/$marker.3" /etc/shunt-escaped; do
 	fi
 done
 it_check "victim still inside the export root" test -f "$IT_ROOT/victim"
+# System calls shunt cannot see (made without libc) on a redirected fd.
+echo hello >"$IT_ROOT/file"
+run_shunt -- "$H" raw @D@
+IT_CHECKS=$((IT_CHECKS + 1))
+if [ "$IT_RC" = 0 ]; then
+	it_pass "raw system calls on a redirected fd fail cleanly or work"
+	sed 's/^/    /' "$IT_OUT" >&2
+else
+	it_fail "a raw system call on a redirected fd did something else (exit $IT_RC):"
+	sed 's/^/    /' "$IT_OUT" >&2
+	it_show "$IT_ERR" stderr
+fi
 it_done
