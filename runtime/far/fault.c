@@ -241,7 +241,13 @@ static void handle(const struct uffd_msg *m)
 	far_sites_fault(pg);
 	uint32_t idx;
 	if (take(pg, &idx) == 0) {
-		/* Resident already: another thread's fault on the same page. */
+		/* Resident already: usually another thread's fault on the same
+		 * page (the copy below then fails with EEXIST). It can also be a
+		 * page zero-filled ahead just before a free() in another thread
+		 * dropped its range: a discarded range reads as zeros, so zeros
+		 * are what it gets rather than a fault that never resolves. */
+		if (!(load_acquire(&far.pflags[pg]) & PG_REMOTE))
+			install(addr, far.zero, FAR_PAGE, 1, 1);
 		ccache_release(far.cache, idx);
 		wake_range(addr, FAR_PAGE);
 		return;
