@@ -20,6 +20,16 @@ it_check "second client works" test "$out" = 2097152
 it_check "second client's write landed in the export root" test "$(cat "$IT_ROOT/from-second" 2>/dev/null)" = second
 second=$(it_listener_pid "$IT_SOCK")
 it_check "second client shared the same server (pid $first vs $second)" test -n "$first" -a "$first" = "$second"
+# A client that keeps a file open but stays idle longer than fs_idle_ms
+# keeps its server: the embedded shuntd only leaves once no session is left.
+out=$(timeout 30 env "${envs[@]}" /usr/bin/python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+first = os.pread(fd, 5, 0)
+time.sleep(3)
+print(first == os.pread(fd, 5, 0), os.fstat(fd).st_size)' "$IT_MOUNT/a.txt" 2>"$IT_T/err3")
+it_check "an idle client holding a file outlives fs_idle_ms and still reads it ($out)" test "$out" = "True $(stat -c %s "$IT_ROOT/a.txt")"
+[ "$out" = "True $(stat -c %s "$IT_ROOT/a.txt")" ] || it_show "$IT_T/err3" stderr
 gone=0
 for i in $(seq 1 100); do
 	[ -z "$(it_listener_pid "$IT_SOCK")" ] && { gone=1; break; }
@@ -28,7 +38,7 @@ done
 it_check "the embedded shuntd exits once idle (SHUNT_FS_IDLE_MS=1500)" test "$gone" = 1
 # The embedded server inherits the first client's stderr: nothing of its own
 # may land there (no SHUNT_STATS or log was asked for).
-for e in err1 err2; do
+for e in err1 err2 err3; do
 	IT_CHECKS=$((IT_CHECKS + 1))
 	if [ -s "$IT_T/$e" ]; then
 		it_fail "stderr of client ${e#err} is not empty (the embedded shuntd wrote to it?):"
