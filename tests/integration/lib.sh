@@ -56,6 +56,7 @@ it_fail() {
 	[ -n "$IT_T" ] && printf '%s\n' "$*" >>"$IT_T/failures"
 	return 0
 }
+it_positive() { [[ "${1:-}" =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]; }
 it_pass() { printf 'ok   [%s] %s\n' "$IT_NAME" "$*" >&2; }
 
 # it_check "what" cmd args...: one pass/fail check on a command's status.
