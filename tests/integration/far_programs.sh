@@ -126,6 +126,16 @@ else
 	bad "read()/write() on evicted far buffers: exit $rc"
 fi
 
+# Threads allocating, checking and freeing far blocks at once.
+rm -f "$T/mt.json"
+SHUNT_LOCAL_MEM=8M SHUNT_STATS="json:$T/mt.json" LD_PRELOAD="$LIB" "$B/tests/far_mt_malloc" 4 60 >"$T/mt.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && [ "$(json_val "$T/mt.json" far_faults_remote)" -gt 0 ]; then
+	ok "threads malloc/calloc/realloc/posix_memalign/free far blocks at once (far_faults_remote $(json_val "$T/mt.json" far_faults_remote))"
+else
+	bad "threads on far blocks: exit $rc: $(tail -3 "$T/mt.out")"
+fi
+
 # A real shunt-memd.
 "$B/shunt-memd" --listen tcp://127.0.0.1:0 --size 1G >"$T/memd.out" 2>&1 &
 MEMD_PID=$!
