@@ -275,3 +275,37 @@ static int exec_served(const char *rel, char *const argv[], char *const envp[])
 	errno = e;
 	return r;
 }
+
+/* The file-size limit is applied by the client to served files (shuntd
+ * writes for it), so the client follows every change of it. */
+#include <sys/resource.h>
+
+static void note_fsize(void)
+{
+	struct rlimit r;
+	if (REAL(getrlimit)(RLIMIT_FSIZE, &r) == 0)
+		fsc_fsize_limit_set(r.rlim_cur == RLIM_INFINITY ? UINT64_MAX : r.rlim_cur);
+}
+
+SHUNT_EXPORT int setrlimit(__rlimit_resource_t res, const struct rlimit *r)
+{
+	int ret = REAL(setrlimit)(res, r);
+	if (!ret && res == RLIMIT_FSIZE)
+		note_fsize();
+	return ret;
+}
+SHUNT_EXPORT int setrlimit64(__rlimit_resource_t res, const struct rlimit64 *r)
+{
+	return setrlimit(res, (const struct rlimit *)r);
+}
+SHUNT_EXPORT int prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *n, struct rlimit *o)
+{
+	int ret = REAL(prlimit)(pid, res, n, o);
+	if (!ret && n && res == RLIMIT_FSIZE && (pid == 0 || pid == getpid()))
+		note_fsize();
+	return ret;
+}
+SHUNT_EXPORT int prlimit64(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *n, struct rlimit64 *o)
+{
+	return prlimit(pid, res, (const struct rlimit *)n, (struct rlimit *)o);
+}

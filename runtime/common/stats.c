@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -97,7 +98,7 @@ int stats_init(void)
 	if (fd < 0)
 		return (int)fd;
 	fd = sys_move_high((int)fd);
-	if (sys_ftruncate((int)fd, sizeof(struct shunt_stats_file)) < 0) {
+	if (sys_ftruncate_internal((int)fd, sizeof(struct shunt_stats_file)) < 0) {
 		sys_close((int)fd);
 		return -ENOMEM;
 	}
@@ -282,8 +283,13 @@ void stats_report(void)
 			log_error("cannot write stats to %s: errno %d", mode + 5, (int)-fd);
 			return;
 		}
+		/* The program's file-size limit is not ours to trip: with SIGXFSZ
+		 * blocked an oversized report fails with EFBIG instead. */
+		uint64_t block = 1ull << (SIGXFSZ - 1), old = 0;
+		sys_call(SYS_rt_sigprocmask, SIG_BLOCK, &block, &old, 8, 0, 0);
 		sys_write((int)fd, json_buf, json_len);
 		sys_close((int)fd);
+		sys_call(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, 8, 0, 0);
 		return;
 	}
 	/* A text table from every process of a pipeline or a wrapper script is

@@ -68,6 +68,34 @@ static inline int sys_move_high(int fd)
 	return (int)h;
 }
 
+/* Sizing the runtime's own memfds: the program's RLIMIT_FSIZE (ulimit -f)
+ * applies to them too, but is not meant for them. SIGXFSZ is held off; if
+ * the soft limit is in the way it is raised to the hard one for this call
+ * only. Still -EFBIG when the hard limit itself is too low. */
+static inline long sys_ftruncate_internal(int fd, long len)
+{
+	uint64_t block = 1ull << (25 - 1) /* SIGXFSZ */, old = 0;
+	sys_call(SYS_rt_sigprocmask, 0 /* SIG_BLOCK */, &block, &old, 8, 0, 0);
+	long r = sys_ftruncate(fd, len);
+	if (r == -27 /* EFBIG */) {
+		struct { uint64_t cur, max; } lim, raised;
+		if (sys_call(SYS_prlimit64, 0, 1 /* RLIMIT_FSIZE */, NULL, &lim, 0, 0) == 0 && lim.max > lim.cur) {
+			raised.cur = raised.max = lim.max;
+			if (sys_call(SYS_prlimit64, 0, 1, &raised, NULL, 0, 0) == 0) {
+				r = sys_ftruncate(fd, len);
+				sys_call(SYS_prlimit64, 0, 1, &lim, NULL, 0, 0);
+			}
+		}
+	}
+	/* A SIGXFSZ raised meanwhile is ours: drop it before unblocking. */
+	struct { long s, ns; } zero = { 0, 0 };
+	uint64_t xfsz = block;
+	while (!(old & block) && sys_call(SYS_rt_sigtimedwait, &xfsz, NULL, &zero, 8, 0, 0) == 25)
+		;
+	sys_call(SYS_rt_sigprocmask, 2 /* SIG_SETMASK */, &old, NULL, 8, 0, 0);
+	return r;
+}
+
 /* Monotonic nanoseconds through the vDSO-free path is a syscall; callers on
  * hot paths use now_ns() from util.h (vDSO clock_gettime) instead. */
 

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 
 int fsc_enabled;
 
@@ -48,6 +49,9 @@ void fsc_client_init(void)
 		return;
 	fsc_path_init(cfg.fs_mount.str);
 	fsc_spin_ns = cfg.fs_spin_us.num * 1000;
+	struct { uint64_t cur, max; } lim;
+	if (sys_call(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &lim, 0, 0) == 0)
+		fsc_fsize_limit_set(lim.cur);
 	fsc_pid = (pid_t)sys_getpid();
 	Dl_info info;
 	if (dladdr((void *)fsc_client_init, &info) && info.dli_fname)

@@ -72,7 +72,7 @@ static int make_snapshot(uint32_t refs_held, const struct fsc_fd_map *extra, int
 	if (mfd < 0)
 		return -1;
 	size_t len = sizeof(struct snap_hdr) + n * sizeof(struct snap_entry);
-	if (sys_ftruncate((int)mfd, (off_t)len) < 0) {
+	if (sys_ftruncate_internal((int)mfd, (long)len) < 0) {
 		sys_close((int)mfd);
 		return -1;
 	}

@@ -66,7 +66,7 @@ int fsc_ofd_area_init(int inherited_fd, int inherited_template)
 			m = h;
 		}
 		fd = (int)m;
-		if (sys_ftruncate(fd, (off_t)len) < 0) {
+		if (sys_ftruncate_internal(fd, (long)len) < 0) {
 			sys_close(fd);
 			return -ENOMEM;
 		}

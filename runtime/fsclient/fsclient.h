@@ -50,6 +50,7 @@ void fsc_chdir_native(void);
 /* Virtual path ("/mount/rel") of a relative-to-root path. */
 void fsc_virtual_path(const char *rel, char *out, size_t cap);
 mode_t fsc_umask_get(void);
+void fsc_fsize_limit_set(uint64_t lim); /* RLIMIT_FSIZE's soft limit */
 /* realpath of a served path: 0 (out = virtual path), 2 (out = a path for the
  * kernel's realpath), or -errno. */
 int fsc_realpath(const char *rel, char *out, size_t cap);

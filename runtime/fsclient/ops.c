@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -366,6 +367,29 @@ ssize_t fsc_readv(int fd, const struct iovec *iov, int cnt, off_t off, bool use_
 
 /* ---- write ---- */
 
+/* RLIMIT_FSIZE is the writer's limit, but shuntd writes on its behalf:
+ * the client applies it as the kernel would (a write starting at or past
+ * the limit raises SIGXFSZ and fails with EFBIG; one crossing it is cut
+ * short). Tracked through setrlimit/prlimit, read once at start-up. */
+static uint64_t fsize_limit = UINT64_MAX;
+
+void fsc_fsize_limit_set(uint64_t lim) { store_relaxed(&fsize_limit, lim); }
+
+static long fsize_clip(uint64_t off, size_t *n)
+{
+	uint64_t lim = load_relaxed(&fsize_limit);
+	if (__builtin_expect(lim == UINT64_MAX, 1) || off + *n <= lim)
+		return 0;
+	if (off >= lim) {
+		sys_call(SYS_tgkill, sys_getpid(), sys_gettid(), SIGXFSZ, 0, 0, 0);
+		return -EFBIG;
+	}
+	*n = (size_t)(lim - off);
+	return 0;
+}
+
+static int fstat_wire(int o, struct shunt_stat *w);
+
 static long do_pwrite(int o, const void *buf, size_t n, uint64_t off, bool append, uint64_t *at)
 {
 	struct fsc_ofd *of = fsc_ofd_get(o);
@@ -373,6 +397,17 @@ static long do_pwrite(int o, const void *buf, size_t n, uint64_t off, bool appen
 		return -EBADF;
 	if (S_ISDIR(of->mode))
 		return -EISDIR;
+	if (n && S_ISREG(of->mode) && load_relaxed(&fsize_limit) != UINT64_MAX) {
+		uint64_t where = off;
+		if (append) {
+			struct shunt_stat w;
+			if (fstat_wire(o, &w) == 0)
+				where = w.size;
+		}
+		long e = fsize_clip(where, &n);
+		if (e)
+			return e;
+	}
 	int err;
 	struct fsc_thread_chan *tc = fsc_chan_get(&err);
 	if (!tc)

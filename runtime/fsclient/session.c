@@ -195,7 +195,7 @@ static int session_connect(void)
 	uint32_t nchan = SHUNT_MAX_CHANNELS;
 	uint64_t len = chan_shm_size(nchan);
 	long memfd = sys_memfd_create("shunt-session", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (memfd < 0 || sys_ftruncate((int)memfd, (off_t)len) < 0 ||
+	if (memfd < 0 || sys_ftruncate_internal((int)memfd, (long)len) < 0 ||
 	    sys_fcntl((int)memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		if (memfd >= 0)
 			sys_close((int)memfd);

@@ -18,14 +18,23 @@ static ssize_t ck_read(void *c, char *buf, size_t n)
 	return r;
 }
 
+/* glibc's own file streams retry a short write, so the error that stopped
+ * it (ENOSPC, EFBIG) lands in errno; a cookie stream does not, so retry
+ * here. fopencookie: returning less than n marks the stream in error. */
 static ssize_t ck_write(void *c, const char *buf, size_t n)
 {
-	ssize_t r = fsc_write((int)(intptr_t)c, buf, n);
-	if (r < 0) {
-		errno = (int)-r;
-		return 0; /* fopencookie: 0 signals an error on write */
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = fsc_write((int)(intptr_t)c, buf + done, n - done);
+		if (r < 0) {
+			errno = (int)-r;
+			break;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
 	}
-	return r;
+	return (ssize_t)done;
 }
 
 static int ck_seek(void *c, off64_t *pos, int whence)

@@ -147,6 +147,14 @@ int main(int argc, char **argv)
 		fs_fcache_pool_max = (uint32_t)(pool > 128 ? 128 : pool < 4 ? 4 : pool);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* The file-size limit is each client's, applied by the client; an
+	 * embedded server inherits the limit of whichever program started it
+	 * (ulimit -f) and must not die of it, nor cap other clients. */
+	if (getrlimit(RLIMIT_FSIZE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_FSIZE, &rl);
+	}
+	signal(SIGXFSZ, SIG_IGN);
 	fs_creds_init();
 	int r = fs_backend_cur->init(o.root);
 	if (r) {
