@@ -28,6 +28,9 @@ static int make_template(void)
 	long mfd = sys_memfd_create("shunt-reserved", MFD_CLOEXEC);
 	if (mfd < 0)
 		return (int)mfd;
+	/* A raw fstat on a reserved fd then shows an empty, unlinked, mode-0
+	 * object: never another file's size or data. */
+	sys_call(SYS_fchmod, mfd, 0, 0, 0, 0, 0);
 	char p[64];
 	log_format(p, sizeof(p), "/proc/self/fd/%d", (int)mfd);
 	long t = sys_openat(AT_FDCWD, p, O_PATH, 0);
