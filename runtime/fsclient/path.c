@@ -211,6 +211,17 @@ int fsc_getcwd(char *buf, size_t size)
 	return (int)n;
 }
 
+/* The cwd is kept in the form getcwd() returns: "dir/." and "a/../b" are
+ * the kernel's "dir" and "b" (the server already resolved them). */
+static void set_vcwd(const char *rel)
+{
+	char tmp[PATH_MAX];
+	log_format(tmp, sizeof(tmp), "/%s", rel);
+	normalize(tmp);
+	fsc_strlcpy(vcwd, tmp[1] ? tmp + 1 : ".", sizeof(vcwd));
+	vcwd_on = 1;
+}
+
 int fsc_chdir_rel(const char *rel)
 {
 	struct stat st;
@@ -222,8 +233,7 @@ int fsc_chdir_rel(const char *rel)
 	r = fsc_access(rel, X_OK, 0);
 	if (r)
 		return r;
-	fsc_strlcpy(vcwd, rel, sizeof(vcwd));
-	vcwd_on = 1;
+	set_vcwd(rel);
 	return 0;
 }
 
@@ -234,8 +244,7 @@ int fsc_fchdir(int fd)
 		return -EBADF;
 	if (!S_ISDIR(fsc_ofd_get(o)->mode))
 		return -ENOTDIR;
-	fsc_strlcpy(vcwd, fsc_ofd_get(o)->path, sizeof(vcwd));
-	vcwd_on = 1;
+	set_vcwd(fsc_ofd_get(o)->path);
 	return 0;
 }
 
@@ -244,11 +253,7 @@ void fsc_chdir_native(void) { vcwd_on = 0; }
 const char *fsc_vcwd(void);
 const char *fsc_vcwd(void) { return vcwd; }
 void fsc_vcwd_set(const char *rel);
-void fsc_vcwd_set(const char *rel)
-{
-	fsc_strlcpy(vcwd, rel, sizeof(vcwd));
-	vcwd_on = 1;
-}
+void fsc_vcwd_set(const char *rel) { set_vcwd(rel); }
 
 /* realpath() of a served path: components walked one by one, symlinks read
  * from the server and followed (at most 40), ".." applied after resolution,
