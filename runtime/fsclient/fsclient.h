@@ -54,6 +54,9 @@ void fsc_fsize_limit_set(uint64_t lim); /* RLIMIT_FSIZE's soft limit */
 /* realpath of a served path: 0 (out = virtual path), 2 (out = a path for the
  * kernel's realpath), or -errno. */
 int fsc_realpath(const char *rel, char *out, size_t cap);
+/* After shuntd refused an absolute symlink: 1 with the path resolved under
+ * the mount in out (PATH_MAX), else 0. */
+int fsc_relink(const char *rel, int follow_last, char *out);
 void fsc_umask_set(mode_t m);
 
 /* ---- operations (ops.c) ---- */

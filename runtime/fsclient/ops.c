@@ -156,6 +156,11 @@ int fsc_open(const char *rel, int flags, mode_t mode)
 		sqe.arg1 = (uint32_t)(mode & 07777 & ~fsc_umask_get());
 	struct shunt_cqe cqe;
 	long r = path_call(&sqe, rel, NULL, &cqe, NULL, 0);
+	char relinked[PATH_MAX];
+	if (r == -EACCES && fsc_relink(rel, !(flags & O_NOFOLLOW), relinked)) {
+		rel = relinked; /* an absolute symlink into the mount */
+		r = path_call(&sqe, rel, NULL, &cqe, NULL, 0);
+	}
 	if (r < 0)
 		return (int)r;
 	uint32_t handle = (uint32_t)cqe.res;
@@ -542,6 +547,9 @@ static int stat_wire(const char *rel, int at_flags, struct shunt_stat *w)
 	struct shunt_sqe sqe = { .op = SHUNT_OP_stat, .arg0 = (uint32_t)(at_flags & AT_SYMLINK_NOFOLLOW) };
 	struct shunt_cqe cqe;
 	long r = path_call(&sqe, rel, NULL, &cqe, w, sizeof(*w));
+	char relinked[PATH_MAX];
+	if (r == -EACCES && fsc_relink(rel, !(at_flags & AT_SYMLINK_NOFOLLOW), relinked))
+		r = path_call(&sqe, relinked, NULL, &cqe, w, sizeof(*w));
 	return r < 0 ? (int)r : 0;
 }
 
@@ -644,6 +652,9 @@ int fsc_access(const char *rel, int mode, int at_flags)
 	struct shunt_sqe sqe = { .op = SHUNT_OP_access, .arg0 = (uint32_t)mode, .arg1 = (uint32_t)at_flags };
 	struct shunt_cqe cqe;
 	long r = path_call(&sqe, rel, NULL, &cqe, NULL, 0);
+	char relinked[PATH_MAX];
+	if (r == -EACCES && fsc_relink(rel, !(at_flags & AT_SYMLINK_NOFOLLOW), relinked))
+		r = path_call(&sqe, relinked, NULL, &cqe, NULL, 0);
 	return r < 0 ? (int)r : 0;
 }
 

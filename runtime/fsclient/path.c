@@ -13,6 +13,21 @@ static size_t mount_len;
 static char vcwd[PATH_MAX];         /* relative to the export root; valid if vcwd_on */
 static int vcwd_on;
 static mode_t cur_umask = 022;
+/* The kernel's cwd, as getcwd reports it, to see relative paths that lead
+ * into the mount ("cd /tmp; cat ../shunt/x", or "shunt/x" from "/"). */
+static char native_cwd[PATH_MAX];
+static int native_cwd_ok;
+static int mount_below_cwd; /* the mount lies beneath the kernel's cwd */
+
+static void refresh_native_cwd(void)
+{
+	long n = sys_call(SYS_getcwd, native_cwd, sizeof(native_cwd), 0, 0, 0, 0);
+	native_cwd_ok = n > 0 && native_cwd[0] == '/';
+	if (!native_cwd_ok)
+		return;
+	size_t l = strlen(native_cwd);
+	mount_below_cwd = (l == 1) || (!strncmp(mount_prefix, native_cwd, l) && mount_prefix[l] == '/');
+}
 
 size_t fsc_strlcpy(char *dst, const char *src, size_t cap)
 {
@@ -67,15 +82,16 @@ void fsc_path_init(const char *mount)
 {
 	fsc_strlcpy(mount_prefix, mount, sizeof(mount_prefix));
 	if (mount_prefix[0] != '/')
-		log_die("fsc_mount '%s' must be an absolute path", mount);
+		log_die("fs_mount '%s' must be an absolute path", mount);
 	normalize(mount_prefix);
 	mount_len = strlen(mount_prefix);
 	if (mount_len == 1)
-		log_die("fsc_mount '/' would redirect every path; choose a prefix such as /shunt");
+		log_die("fs_mount '/' would redirect every path; choose a prefix such as /shunt");
 	/* umask(2) both sets and reads: set it back at once. */
 	long m = sys_call(SYS_umask, 022, 0, 0, 0, 0, 0);
 	sys_call(SYS_umask, m, 0, 0, 0, 0, 0);
 	cur_umask = (mode_t)m;
+	refresh_native_cwd();
 }
 
 mode_t fsc_umask_get(void) { return cur_umask; }
@@ -160,8 +176,22 @@ int fsc_resolve(int dirfd, const char *path, char *rel)
 	} else {
 		char base[PATH_MAX];
 		if (dirfd == AT_FDCWD) {
-			if (!vcwd_on)
-				return 0;
+			if (!vcwd_on) {
+				/* From the kernel's cwd only ".." or a cwd above the mount
+				 * can lead in; the kernel keeps the path as given. */
+				if (!native_cwd_ok || (!mount_below_cwd && !strstr(path, "..")))
+					return 0;
+				size_t cl = strlen(native_cwd);
+				if (cl + 1 + plen >= sizeof(abs))
+					return 0;
+				memcpy(abs, native_cwd, cl);
+				abs[cl] = '/';
+				memcpy(abs + cl + 1, path, plen + 1);
+				r = classify(abs, rel);
+				if (r > 0)
+					STAT_INC(fs_redirected_calls);
+				return r > 0 ? 1 : 0;
+			}
 			fsc_virtual_path(vcwd, base, sizeof(base));
 		} else {
 			int o = fsc_fd_to_ofd(dirfd);
@@ -248,7 +278,11 @@ int fsc_fchdir(int fd)
 	return 0;
 }
 
-void fsc_chdir_native(void) { vcwd_on = 0; }
+void fsc_chdir_native(void)
+{
+	vcwd_on = 0;
+	refresh_native_cwd();
+}
 
 const char *fsc_vcwd(void);
 const char *fsc_vcwd(void) { return vcwd; }
@@ -335,4 +369,51 @@ int fsc_realpath(const char *rel_in, char *out, size_t cap)
 	else
 		log_format(out, cap, "%s", mount_prefix);
 	return 0;
+}
+
+/* shuntd refuses absolute symlinks (they could lead out of its root), but
+ * one that names a path under the mount (ln -s "$PWD/x" y, python venvs) is
+ * the program's own path and works natively. After a refusal the client
+ * walks the path itself (fsc_realpath) and, if it ends under the mount,
+ * sends the resolved path: 1 with out filled, else 0. follow_last: the
+ * final component too (open, stat) or only its directory (lstat, O_NOFOLLOW). */
+static __thread int relinking __attribute__((tls_model("initial-exec")));
+
+int fsc_relink(const char *rel, int follow_last, char *out)
+{
+	if (relinking)
+		return 0;
+	relinking = 1;
+	char v[PATH_MAX], dir[PATH_MAX];
+	int ok = 0;
+	const char *leaf = NULL;
+	if (follow_last) {
+		fsc_strlcpy(dir, rel, sizeof(dir));
+	} else {
+		fsc_strlcpy(dir, rel, sizeof(dir));
+		char *slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = 0;
+			leaf = rel + (slash - dir) + 1;
+		} else {
+			relinking = 0;
+			return 0; /* the leaf itself is in the root: nothing to walk */
+		}
+	}
+	if (fsc_realpath(dir, v, sizeof(v)) == 0) {
+		const char *r = v + mount_len;
+		while (*r == '/')
+			r++;
+		char cand[PATH_MAX];
+		if (leaf)
+			log_format(cand, sizeof(cand), "%s%s%s", *r ? r : "", *r ? "/" : "", leaf);
+		else
+			fsc_strlcpy(cand, *r ? r : ".", sizeof(cand));
+		if (strcmp(cand, rel)) {
+			fsc_strlcpy(out, cand, PATH_MAX);
+			ok = 1;
+		}
+	}
+	relinking = 0;
+	return ok;
 }
