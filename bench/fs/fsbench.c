@@ -34,10 +34,11 @@
 enum io_mode { IO_SYNC, IO_URING, IO_SQPOLL };
 static const char *const io_names[] = { [IO_SYNC] = "sync", [IO_URING] = "uring", [IO_SQPOLL] = "sqpoll" };
 
-enum workload { WL_READ4K, WL_READ64, WL_SEQ1M, WL_OPENSTAT, WL_FSTAT, WL_WRITE4K, WL_COUNT };
+enum workload { WL_READ4K, WL_READ64, WL_SEQ1M, WL_OPENSTAT, WL_FSTAT, WL_WRITE4K, WL_READ4K_HOT, WL_COUNT };
 static const char *const wl_names[WL_COUNT] = {
 	[WL_READ4K] = "read4k", [WL_READ64] = "read64", [WL_SEQ1M] = "seq1m",
 	[WL_OPENSTAT] = "openstat", [WL_FSTAT] = "fstat", [WL_WRITE4K] = "write4k",
+	[WL_READ4K_HOT] = "read4k-hot", /* the same on hot.dat (1 MiB): a cache-resident working set */
 };
 
 #define MIB (1024 * 1024)
@@ -239,6 +240,7 @@ static int do_op(struct worker *w, uint64_t i)
 {
 	switch (w->job->wl) {
 	case WL_READ4K:
+	case WL_READ4K_HOT:
 		return op_pread(w, w->buf, 4096, (rng_next(&w->rng) % (w->fsize / 4096)) * 4096);
 	case WL_READ64:
 		return op_pread(w, w->buf, 64, (rng_next(&w->rng) % (w->fsize / 64)) * 64);
@@ -283,7 +285,7 @@ static int worker_setup(struct worker *w)
 	}
 	if (j->wl == WL_OPENSTAT)
 		return 0;
-	const char *name = j->wl == WL_WRITE4K ? "write.dat" : "read.dat";
+	const char *name = j->wl == WL_WRITE4K ? "write.dat" : j->wl == WL_READ4K_HOT ? "hot.dat" : "read.dat";
 	snprintf(path, sizeof(path), "%s/%s", o.dir, name);
 	w->fd = open(path, (j->wl == WL_WRITE4K ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
 	if (w->fd < 0) {
@@ -662,7 +664,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: fsbench --dir DIR --peer LABEL [--io sync|uring|sqpoll]\n"
-		"               [--workloads read4k,read64,seq1m,openstat,fstat,write4k] [--threads 1,2]\n"
+		"               [--workloads read4k,read64,seq1m,openstat,fstat,write4k,read4k-hot] [--threads 1,2]\n"
 		"               [--secs S] [--warm S] [--ops N] [--warm-ops N] [--nsmall N]\n"
 		"               [--server-comm NAME[,NAME..]] [--server-pid PID[,PID..]] [--header]\n"
 		"Prints TSV: peer io workload threads status ops secs ops_per_s median_ns p99_ns\n"
