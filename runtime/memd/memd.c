@@ -114,60 +114,10 @@ static int owns(struct memd_server *s, uint32_t id, uint64_t raddr, uint64_t len
 
 /* ---- stream helpers ---- */
 
-static int send_iov(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		int batch = n > 512 ? 512 : n; /* under IOV_MAX */
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)batch };
-		ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		size_t done = (size_t)r;
-		while (n > 0 && done >= iov->iov_len) {
-			done -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + done;
-			iov->iov_len -= done;
-		}
-	}
-	return 0;
-}
-
-static int recv_iov(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		int batch = n > 512 ? 512 : n;
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)batch };
-		ssize_t r = recvmsg(fd, &m, MSG_WAITALL);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -ECONNRESET;
-		size_t done = (size_t)r;
-		while (n > 0 && done >= iov->iov_len) {
-			done -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + done;
-			iov->iov_len -= done;
-		}
-	}
-	return 0;
-}
-
 static int recv_exact(int fd, void *buf, size_t len)
 {
 	struct iovec v = { buf, len };
-	return len ? recv_iov(fd, &v, 1) : 0;
+	return len ? memd_recv_all(fd, &v, 1) : 0;
 }
 
 static int skip_bytes(int fd, uint64_t len)
@@ -191,7 +141,7 @@ static int reply(int fd, const struct memd_hdr *req, int status, const void *pay
 	if (((unsigned)req->op & ~MEMD_REPLY) == 0 || ((unsigned)req->op & ~MEMD_REPLY) >= MEMD_OP_COUNT)
 		h.op = MEMD_REPLY | MEMD_OP_HELLO; /* an op we cannot name: still a well-formed reply */
 	struct iovec v[2] = { { &h, sizeof(h) }, { (void *)payload, len } };
-	return send_iov(fd, v, len ? 2 : 1);
+	return memd_send_all(fd, v, len ? 2 : 1);
 }
 
 static void fill_info(struct memd_server *s, uint32_t id, struct memd_info *mi)
@@ -316,14 +266,14 @@ static int serve_one(struct memd_server *s, struct client *c, int *greeted)
 			return reply(fd, &h, bad, NULL, 0);
 		}
 		if (op == MEMD_OP_WRITE) {
-			if ((r = recv_iov(fd, iov + 1, (int)h.nseg)))
+			if ((r = memd_recv_all(fd, iov + 1, (int)h.nseg)))
 				return r;
 			return reply(fd, &h, 0, NULL, 0);
 		}
 		struct memd_hdr rh = { .magic = MEMD_MAGIC, .version = MEMD_VERSION, .op = MEMD_OP_READ | MEMD_REPLY,
 				       .seq = h.seq, .len = (uint32_t)total };
 		iov[0] = (struct iovec){ &rh, sizeof(rh) };
-		return send_iov(fd, iov, (int)h.nseg + 1);
+		return memd_send_all(fd, iov, (int)h.nseg + 1);
 	}
 	}
 	return -EPROTO;

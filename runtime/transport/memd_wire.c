@@ -2,6 +2,10 @@
  * server (requests) and the TCP client (replies). Pure functions: no I/O,
  * no allocation. */
 #include "transport/memd_wire.h"
+#include "common/sys.h"
+#include <sys/uio.h>
+#include <sys/socket.h>
+#include <stdbool.h>
 
 #include <errno.h>
 
@@ -68,3 +72,40 @@ long memd_check_segs(const struct memd_hdr *h, const struct memd_seg *segs)
 		return -EINVAL;
 	return (long)total;
 }
+
+/* Step iov past `done` bytes; returns how many entries remain. */
+static int iov_advance(struct iovec **iovp, int n, size_t done)
+{
+	struct iovec *iov = *iovp;
+	while (n > 0 && done >= iov->iov_len) {
+		done -= iov->iov_len;
+		iov++;
+		n--;
+	}
+	if (n > 0) {
+		iov->iov_base = (char *)iov->iov_base + done;
+		iov->iov_len -= done;
+	}
+	*iovp = iov;
+	return n;
+}
+
+static int stream_all(int fd, struct iovec *iov, int n, bool send)
+{
+	while (n > 0) {
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)(n > 512 ? 512 : n) /* under IOV_MAX */ };
+		long r = send ? sys_call(SYS_sendmsg, fd, &m, MSG_NOSIGNAL, 0, 0, 0)
+			      : sys_call(SYS_recvmsg, fd, &m, MSG_WAITALL, 0, 0, 0);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			return (int)r;
+		if (r == 0 && !send)
+			return -ECONNRESET;
+		n = iov_advance(&iov, n, (size_t)r);
+	}
+	return 0;
+}
+
+int memd_send_all(int fd, struct iovec *iov, int n) { return stream_all(fd, iov, n, true); }
+int memd_recv_all(int fd, struct iovec *iov, int n) { return stream_all(fd, iov, n, false); }

@@ -103,4 +103,11 @@ long memd_check_segs(const struct memd_hdr *h, const struct memd_seg *segs);
 /* The fixed payload size of a request op, or -1 when it varies (READ/WRITE). */
 long memd_req_payload(unsigned op);
 
+/* Send or receive all of iov[0..n) on a stream, both ends of the protocol.
+ * iov is consumed (advanced in place). Raw system calls: usable from the
+ * client's fault path. 0, or -errno; receiving -ECONNRESET at end of stream. */
+struct iovec;
+int memd_send_all(int fd, struct iovec *iov, int n);
+int memd_recv_all(int fd, struct iovec *iov, int n);
+
 #endif

@@ -37,57 +37,6 @@ static long xsys_setsockopt(int fd, int l, int o, const void *v, socklen_t n)
 {
 	return sys_call(SYS_setsockopt, fd, l, o, v, n, 0);
 }
-static long xsys_sendmsg(int fd, const struct msghdr *m, int fl) { return sys_call(SYS_sendmsg, fd, m, fl, 0, 0, 0); }
-static long xsys_recvmsg(int fd, struct msghdr *m, int fl) { return sys_call(SYS_recvmsg, fd, m, fl, 0, 0, 0); }
-
-/* Sends all of iov[0..n), advancing through it (iov is consumed). */
-static int send_all(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		long r = xsys_sendmsg(fd, &m, MSG_NOSIGNAL);
-		if (r == -EINTR)
-			continue;
-		if (r < 0)
-			return (int)r;
-		size_t done = (size_t)r;
-		while (n > 0 && done >= iov->iov_len) {
-			done -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + done;
-			iov->iov_len -= done;
-		}
-	}
-	return 0;
-}
-
-static int recv_all(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		long r = xsys_recvmsg(fd, &m, MSG_WAITALL);
-		if (r == -EINTR)
-			continue;
-		if (r < 0)
-			return (int)r;
-		if (r == 0)
-			return -ECONNRESET;
-		size_t done = (size_t)r;
-		while (n > 0 && done >= iov->iov_len) {
-			done -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + done;
-			iov->iov_len -= done;
-		}
-	}
-	return 0;
-}
 
 /* One request/reply under the lock. req_iov[0] must be left free for the
  * header. The reply payload goes into rep_iov (exactly its total length
@@ -108,12 +57,12 @@ static int rpc(struct tcp_xport *t, unsigned op, uint32_t nseg, struct iovec *re
 	if (r)
 		goto out;
 	h.seq = ++t->seq;
-	r = send_all(t->fd, req_iov, nreq);
+	r = memd_send_all(t->fd, req_iov, nreq);
 	if (r)
 		goto kill;
 	struct memd_hdr rh;
 	struct iovec hv = { &rh, sizeof(rh) };
-	r = recv_all(t->fd, &hv, 1);
+	r = memd_recv_all(t->fd, &hv, 1);
 	if (r)
 		goto kill;
 	if (memd_check_hdr(&rh, 1) || rh.seq != h.seq || (rh.op & ~MEMD_REPLY) != op) {
@@ -128,12 +77,12 @@ static int rpc(struct tcp_xport *t, unsigned op, uint32_t nseg, struct iovec *re
 			r = -EPROTO;
 			goto kill;
 		}
-		r = recv_all(t->fd, rep_iov, nrep);
+		r = memd_recv_all(t->fd, rep_iov, nrep);
 		if (r)
 			goto kill;
 	} else if (rh.status == -ENOSPC && op == MEMD_OP_ALLOC && rh.len == sizeof(*enospc)) {
 		struct iovec sv = { enospc, sizeof(*enospc) };
-		r = recv_all(t->fd, &sv, 1);
+		r = memd_recv_all(t->fd, &sv, 1);
 		if (r)
 			goto kill;
 		r = -ENOSPC;
