@@ -123,8 +123,27 @@ static bool stays_beneath(const char *rel)
 /* Absolute path -> ours? fills rel: the text after the mount prefix when it
  * stays beneath the mount (the server resolves it with the kernel's rules),
  * else the lexically normalised form. */
+/* No "//", no component starting with '.', no trailing '/': normalize()
+ * would return it unchanged (most paths programs pass). */
+static bool already_normal(const char *p)
+{
+	for (const char *s = p; *s; s++)
+		if (s[0] == '/' && (s[1] == '/' || s[1] == '.' || (s[1] == 0 && s != p)))
+			return false;
+	return true;
+}
+
 static int classify(char *abs, char *rel)
 {
+	if (already_normal(abs)) {
+		if (strncmp(abs, mount_prefix, mount_len) || (abs[mount_len] != 0 && abs[mount_len] != '/'))
+			return 0;
+		const char *r = abs + mount_len;
+		while (*r == '/')
+			r++;
+		fsc_strlcpy(rel, *r ? r : ".", PATH_MAX);
+		return 1;
+	}
 	char orig[PATH_MAX];
 	fsc_strlcpy(orig, abs, sizeof(orig));
 	if (normalize(abs))
