@@ -14,6 +14,7 @@
 	X(fs_socket,     STR,  "",      "shuntd's UNIX socket; empty means /tmp/shunt-UID/fs-HASH.sock, HASH of fs_root") \
 	X(fs_fallback,   ENUM, "error|native", "What a redirected call does when no shuntd can be reached: fail with ENOTCONN/EIO, or go to the kernel on the same path") \
 	X(fs_spin_us,    UINT, "50",    "How long a client thread spins for a completion before it sleeps on a futex") \
+	X(fs_reopen,     BOOL, "on",    "Keep closed read-only server handles to reopen the same path with no round trip while nothing in the namespace changed") \
 	X(fs_idle_ms,    UINT, "2000",  "How long an embedded shuntd stays up with no session before it exits") \
 	X(fs_pollers,    UINT, "1",     "Poller threads of an embedded shuntd") \
 	X(log,           ENUM, "warn|error|info|debug", "Log level on stderr; debug explains every redirect decision") \

@@ -99,7 +99,29 @@ struct shunt_getfd_reply {
 };
 _Static_assert(sizeof(struct shunt_getfd) == 16 && sizeof(struct shunt_getfd_reply) == 16, "getfd layout");
 
+/* GETFD with this id: a read-only fd of the server's epoch page instead. */
+#define SHUNT_GETFD_EPOCH UINT64_MAX
+
 /* WAKE is a bare uint32_t SHUNT_MSG_WAKE; no reply. */
+
+/* ---- the epoch page (reopen without a round trip) -----------------------
+ * An open served from shuntd's path cache may come back keepable: aux1's
+ * high 32 bits carry the namespace epoch it was checked at (0: not
+ * keepable). A client may then keep the handle when the file is closed and
+ * use it again for an open of the same path with the same flags, with no
+ * command, while the page's epoch still equals that value. shuntd moves the
+ * epoch (store_release) when a name or attribute on a watched path changes:
+ * before completing its own unlink/rename/setattr, and within a thread's
+ * wake-up of an inotify event for a change made outside shuntd. 0 in the
+ * page: nothing kept is valid. The client maps the page read-only. */
+#define SHUNT_EPOCH_MAGIC 0x48434f5045544e53ull
+#define SHUNT_EPOCH_PAGE_SIZE 4096u
+struct shunt_epoch_page {
+	uint64_t magic;
+	uint32_t epoch;
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct shunt_epoch_page) == 16, "epoch page layout");
 
 /* ---- session memory ----------------------------------------------------- */
 
@@ -161,7 +183,8 @@ enum shunt_fs_op {
  * the request payload out (the client uses data_off = 0).
  *
  * Completion: res >= 0 or -errno. open: res = handle, aux0 = cache id (0 when
- * the file has no shared cache), aux1 = st_mode. read: with a cache, the
+ * the file has no shared cache), aux1 = st_mode | keep epoch << 32 (see the
+ * epoch page). read: with a cache, the
  * server only makes the range valid (res = 0, aux0 = file size); without, or
  * with SHUNT_READ_DIRECT, or past the largest cache, it copies into the data
  * area (res = bytes, aux1 = SHUNT_READ_REPLY_DIRECT; len is capped at

@@ -17,6 +17,7 @@
 	X(fs_server_wakeups) /* client had to wake a sleeping poller */ \
 	X(fs_client_sleeps)  /* client gave up spinning and slept on a futex */ \
 	X(fs_redirected_calls) \
+	X(fs_opens_reused)   /* opens that reused a kept handle: no command */ \
 	X(far_faults_zero) \
 	X(far_faults_remote) \
 	X(far_prefetched) \

@@ -32,6 +32,7 @@ static void atfork_child(void)
 	if (!fsc_enabled)
 		return;
 	fsc_fcache_reset();
+	fsc_reopen_after_fork_child();
 	/* The child's fd table is a copy: each entry is one more reference. */
 	for (int fd = 0; fd < FSC_MAX_FD; fd++) {
 		int32_t v = load_relaxed(&fsc_fd_ofd[fd]);
@@ -49,6 +50,7 @@ void fsc_client_init(void)
 		return;
 	fsc_path_init(cfg.fs_mount.str);
 	fsc_spin_ns = cfg.fs_spin_us.num * 1000;
+	fsc_reopen_on = cfg.fs_reopen.num != 0;
 	struct { uint64_t cur, max; } lim;
 	if (sys_call(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &lim, 0, 0) == 0)
 		fsc_fsize_limit_set(lim.cur);
@@ -76,6 +78,7 @@ void fsc_client_exit(void)
 {
 	if (!fsc_enabled)
 		return;
+	fsc_reopen_flush(true);
 	for (int fd = 0; fd < FSC_MAX_FD; fd++) {
 		if (!load_relaxed(&fsc_fd_ofd[fd]))
 			continue;

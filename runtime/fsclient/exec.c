@@ -116,6 +116,7 @@ static int make_snapshot(uint32_t refs_held, const struct fsc_fd_map *extra, int
 int fsc_exec_prepare(void)
 {
 	stats_exec_prepare();
+	fsc_reopen_flush(true); /* the new image cannot know them */
 	return make_snapshot(1, NULL, 0);
 }
 int fsc_spawn_prepare(const struct fsc_fd_map *extra, int nextra)

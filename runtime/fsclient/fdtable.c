@@ -125,6 +125,7 @@ int fsc_ofd_alloc(void)
 			o->cache_id = 0;
 			o->posix_lock_pid = 0;
 			o->lock_used = 0;
+			o->keep_epoch = 0;
 			o->id = fetch_add_relaxed(&fsc_ofds->next_id, 1);
 			o->path[0] = 0;
 			return i;
@@ -136,15 +137,8 @@ int fsc_ofd_alloc(void)
 /* The server's close normally goes without waiting: nothing the program
  * can observe depends on it. A description that held locks is different:
  * once close() returns, another process may take the lock. */
-static void ofd_put(int idx, bool wait)
+static void close_handle(uint32_t handle, int32_t lockpid, bool wait)
 {
-	struct fsc_ofd *o = fsc_ofd_get(idx);
-	uint32_t handle = o->handle;
-	int32_t lockpid = o->posix_lock_pid;
-	wait = wait || o->lock_used;
-	/* Read what the close needs before the slot can be reused. */
-	if (fetch_sub_acq_rel(&o->refs, 1) != 1 || !handle)
-		return;
 	int err;
 	struct fsc_thread_chan *tc = fsc_chan_get(&err);
 	if (!tc)
@@ -158,6 +152,30 @@ static void ofd_put(int idx, bool wait)
 		fsc_call_async(tc, &sqe);
 	}
 	fsc_chan_release(tc);
+}
+
+void fsc_close_handle(uint32_t handle, bool wait) { close_handle(handle, 0, wait); }
+
+static void ofd_put(int idx, bool wait)
+{
+	struct fsc_ofd *o = fsc_ofd_get(idx);
+	uint32_t handle = o->handle;
+	int32_t lockpid = o->posix_lock_pid;
+	wait = wait || o->lock_used;
+	/* Read what the close needs before the slot can be reused. */
+	struct fsc_kept kh = { .handle = handle, .epoch = wait || lockpid ? 0 : o->keep_epoch };
+	char path[sizeof(o->path)];
+	if (kh.epoch) {
+		kh.mode = o->mode;
+		kh.flags = o->flags;
+		kh.cache_id = o->cache_id;
+		fsc_strlcpy(path, o->path, sizeof(path));
+	}
+	if (fetch_sub_acq_rel(&o->refs, 1) != 1 || !handle)
+		return;
+	if (kh.epoch && fsc_reopen_keep(&kh, path))
+		return;
+	close_handle(handle, lockpid, wait);
 }
 
 void fsc_ofd_put(int idx) { ofd_put(idx, false); }

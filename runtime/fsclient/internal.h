@@ -29,6 +29,8 @@ struct fsc_ofd {
 	uint64_t id;          /* description id: lock owner for OFD locks and flock */
 	int32_t posix_lock_pid; /* a process that took POSIX locks through it */
 	uint32_t lock_used;   /* a lock was taken through it: its close must be synchronous */
+	uint32_t keep_epoch;  /* != 0: its handle may be kept for a reopen (reopen.c) */
+	uint32_t pad;
 	char path[PATH_MAX];  /* relative to the export root */
 };
 struct fsc_ofd_area {
@@ -60,6 +62,21 @@ int fsc_reserved_template(void);
 void fsc_fd_install(int fd, int ofd, int cloexec);
 int fsc_fd_uninstall(int fd);            /* returns the ofd index or -1 */
 extern int fsc_ofd_memfd;
+/* Close a server handle (async unless wait). */
+void fsc_close_handle(uint32_t handle, bool wait);
+
+/* ---- reopen without a round trip (reopen.c) ---- */
+struct fsc_kept {
+	uint32_t handle, epoch, mode, flags;
+	uint64_t cache_id;
+};
+extern bool fsc_reopen_on;
+/* A kept handle for this open, taken out of the table; false: ask the server. */
+bool fsc_reopen_take(const char *rel, int flags, struct fsc_kept *out);
+/* The last close of a description: true when its handle was kept. */
+bool fsc_reopen_keep(const struct fsc_kept *kh, const char *rel);
+void fsc_reopen_flush(bool give_back);
+void fsc_reopen_after_fork_child(void);
 
 /* ---- session (session.c) ---- */
 struct fsc_thread_chan {

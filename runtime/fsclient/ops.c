@@ -149,8 +149,35 @@ void fsc_statx_from_wire(const struct shunt_stat *w, struct statx *x)
 
 /* ---- open / close ---- */
 
+/* An open that reuses a kept handle: no command at all. */
+static int open_kept(const char *rel, int flags, const struct fsc_kept *k)
+{
+	int o = fsc_ofd_alloc();
+	int fd = o < 0 ? o : fsc_reserve_fd(!!(flags & O_CLOEXEC), 0);
+	if (fd < 0) {
+		if (o >= 0)
+			fsc_ofd_put(o); /* no handle yet: nothing sent */
+		fsc_close_handle(k->handle, false);
+		return fd;
+	}
+	struct fsc_ofd *of = fsc_ofd_get(o);
+	of->handle = k->handle;
+	of->cache_id = k->cache_id;
+	of->mode = k->mode;
+	of->keep_epoch = k->epoch;
+	of->flags = (uint32_t)(flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC));
+	fsc_strlcpy(of->path, rel, sizeof(of->path));
+	fsc_ofd_fc[o] = NULL;
+	note_open(o);
+	fsc_fd_install(fd, o, !!(flags & O_CLOEXEC));
+	return fd;
+}
+
 int fsc_open(const char *rel, int flags, mode_t mode)
 {
+	struct fsc_kept kept;
+	if (fsc_reopen_take(rel, flags, &kept))
+		return open_kept(rel, flags, &kept);
 	struct shunt_sqe sqe = { .op = SHUNT_OP_open, .arg0 = (uint32_t)(flags & ~O_CLOEXEC) };
 	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
 		sqe.arg1 = (uint32_t)(mode & 07777 & ~fsc_umask_get());
@@ -177,6 +204,7 @@ int fsc_open(const char *rel, int flags, mode_t mode)
 	of->handle = handle;
 	of->cache_id = cqe.aux0;
 	of->mode = (uint32_t)cqe.aux1;
+	of->keep_epoch = (uint32_t)(cqe.aux1 >> 32);
 	of->flags = (uint32_t)(flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC));
 	fsc_strlcpy(of->path, rel, sizeof(of->path));
 	fsc_ofd_fc[o] = NULL;

@@ -49,5 +49,12 @@ int64_t fs_dispatch(struct fs_req *r)
 	fs_op_fn fn = tab[r->cmd->op];
 	if (!fn)
 		return -ENOSYS;
-	return SHUNT_JSW_CALL(fs_backend_op, fn, r);
+	int64_t res = SHUNT_JSW_CALL(fs_backend_op, fn, r);
+	/* A name removed or replaced, or a mode or owner changed, retires the
+	 * handles clients keep for reopening before this completion is seen:
+	 * the kernel queued the event inside the system call that did it. */
+	uint8_t op = r->cmd->op;
+	if (res >= 0 && (op == SHUNT_OP_unlink || op == SHUNT_OP_rename || op == SHUNT_OP_setattr))
+		fs_pc_sync(false);
+	return res;
 }

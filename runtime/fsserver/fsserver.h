@@ -257,6 +257,20 @@ int fs_pc_stat_inode(struct fs_inode *ino, struct shunt_stat *out);
 /* After a slow open succeeded: remember path (and keep a shared fd). */
 void fs_pc_fill(const char *path, struct fs_inode *ino, int fd, int flags);
 void fs_pc_trim(void);
+/* Drain the path cache's events now (after shuntd's own namespace changes,
+ * and from the reopen watcher), publishing a moved epoch; retire_kept moves
+ * the published epoch even when no name changed. */
+void fs_pc_sync(bool retire_kept);
+
+/* ---- reopen without a round trip (reopen.c) ---- */
+extern bool fs_reopen_enabled;
+extern bool fs_reopen_watcher;           /* --no-reopen-watcher clears it */
+int fs_reopen_init(void);
+int fs_reopen_page_fd(void);                 /* read-only fd of the epoch page, or -errno */
+void fs_reopen_publish(uint64_t pc_epoch);   /* under pc_lock */
+uint32_t fs_reopen_epoch(uint64_t pc_epoch); /* what a keepable open reports; 0 when off */
+void fs_reopen_retire(void);                 /* under pc_lock */
+bool fs_reopen_watch(const char *full, bool dir);
 
 /* ---- lock.c: advisory locks on dedicated server fds --------------------- */
 

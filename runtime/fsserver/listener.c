@@ -334,7 +334,7 @@ static void on_hello(struct fs_session *s, const struct shunt_hello *h, int memf
 static void on_getfd(struct fs_session *s, const struct shunt_getfd *g)
 {
 	struct shunt_getfd_reply rep = { .magic = SHUNT_FS_MAGIC, .cache_id = g->cache_id };
-	int fd = fs_family_cache_fd(s->family, g->cache_id);
+	int fd = g->cache_id == SHUNT_GETFD_EPOCH ? fs_reopen_page_fd() : fs_family_cache_fd(s->family, g->cache_id);
 	rep.status = fd < 0 ? fd : 0;
 	send_msg(s, &rep, sizeof(rep), fd);
 	if (fd >= 0)

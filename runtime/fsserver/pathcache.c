@@ -59,7 +59,27 @@ int fs_pc_init(void)
 	}
 	snprintf(root_proc, sizeof(root_proc), "/proc/self/fd/%d", fs_rootfd);
 	server_root = geteuid() == 0;
+	if (fs_reopen_init() == 0) {
+		pthread_mutex_lock(&pc_lock);
+		fs_reopen_publish(pc_epoch);
+		pthread_mutex_unlock(&pc_lock);
+	}
 	return 0;
+}
+
+static void drain(void);
+
+void fs_pc_sync(bool retire_kept)
+{
+	if (!fs_pc_enabled)
+		return;
+	pthread_mutex_lock(&pc_lock);
+	drain();
+	if (retire_kept) {
+		fs_reopen_retire();
+		fs_reopen_publish(pc_epoch);
+	}
+	pthread_mutex_unlock(&pc_lock);
 }
 
 static uint32_t hash_path(const char *p)
@@ -93,7 +113,7 @@ static void drain(void)
 		}
 		fetch_add_relaxed(&fs_data_epoch, 1);
 		if (names)
-			pc_epoch++;
+			fs_reopen_publish(++pc_epoch);
 	}
 }
 
@@ -227,6 +247,9 @@ int fs_pc_open(struct fs_req *r)
 		pthread_mutex_unlock(&ino->lock);
 	}
 	uint32_t mode = e->leaf.mode;
+	/* Plain read-only opens may be kept by the client and reused while
+	 * this epoch holds (reopen.c). */
+	uint32_t keep = (flags & ~(O_CLOEXEC | O_LARGEFILE | O_NOCTTY)) == O_RDONLY ? fs_reopen_epoch(pc_epoch) : 0;
 	pthread_mutex_unlock(&pc_lock);
 	if (err) {
 		fs_inode_put(ino);
@@ -247,7 +270,7 @@ int fs_pc_open(struct fs_req *r)
 	}
 	fetch_add_relaxed(&fs_pc_stats.hits, 1);
 	r->cqe->aux0 = ino->cached ? ino->cache_id : 0;
-	r->cqe->aux1 = mode;
+	r->cqe->aux1 = mode | (uint64_t)keep << 32;
 	return id;
 }
 
@@ -386,7 +409,8 @@ void fs_pc_fill(const char *path, struct fs_inode *ino, int fd, int flags)
 		memcpy(full + rl, path, i);
 		full[rl + i] = 0;
 		struct stat st;
-		if (inotify_add_watch(ifd, full, dir_mask) < 0 || lstat(full, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		if (inotify_add_watch(ifd, full, dir_mask) < 0 || !fs_reopen_watch(full, true) || lstat(full, &st) < 0 ||
+		    !S_ISDIR(st.st_mode) ||
 		    has_acl(full)) {
 			ok = false;
 			break;
@@ -395,7 +419,8 @@ void fs_pc_fill(const char *path, struct fs_inode *ino, int fd, int flags)
 	}
 	struct stat st;
 	memcpy(full + rl, path, plen + 1);
-	if (ok && (inotify_add_watch(ifd, full, file_mask) < 0 || lstat(full, &st) < 0 || !S_ISREG(st.st_mode) ||
+	if (ok && (inotify_add_watch(ifd, full, file_mask) < 0 || !fs_reopen_watch(full, false) || lstat(full, &st) < 0 ||
+		   !S_ISREG(st.st_mode) ||
 		   (uint64_t)st.st_ino != ino->ino || (uint64_t)st.st_dev != ino->dev || has_acl(full)))
 		ok = false;
 	if (!ok) {

@@ -20,7 +20,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shuntd --root DIR --socket PATH [--pollers N] [--idle-exit-ms N] [--cache-mem SIZE]\n"
-		   "              [--daemon] [--no-path-cache] [--backend passthrough|mem] [--log debug|info|warn|error]\n");
+		   "              [--daemon] [--no-path-cache] [--no-reopen-watcher] [--backend passthrough|mem] [--log debug|info|warn|error]\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -47,6 +47,12 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--no-path-cache")) {
 			fs_pc_enabled = false; /* every open and stat resolves with openat2 */
+			continue;
+		}
+		if (!strcmp(a, "--no-reopen-watcher")) {
+			/* Outside changes retire kept handles only at the 250 ms
+			 * housekeeping tick: for tests of shuntd's own retiring. */
+			fs_reopen_watcher = false;
 			continue;
 		}
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
