@@ -55,6 +55,7 @@ enum shunt_msg_type {
 	SHUNT_MSG_HELLO = 1,
 	SHUNT_MSG_GETFD = 2,
 	SHUNT_MSG_WAKE = 3,
+	SHUNT_MSG_GETFILE = 4,
 };
 
 /* HELLO: client -> server, with the session memfd. A family is a process
@@ -98,6 +99,22 @@ struct shunt_getfd_reply {
 	uint64_t cache_id;
 };
 _Static_assert(sizeof(struct shunt_getfd) == 16 && sizeof(struct shunt_getfd_reply) == 16, "getfd layout");
+
+/* GETFILE: client -> server, for mmap of an open file that the cache
+ * cannot serve (a writable MAP_SHARED mapping, or a file with no cache):
+ * the reply (a shunt_getfd_reply) carries a new kernel file description of
+ * the file, read-only or, with SHUNT_GETFILE_WRITE on a handle opened
+ * O_RDWR, read-write. Writes through such a mapping bypass shuntd, so the
+ * file is served uncached from then on, for every client: its cache is
+ * marked dead, and later opens get none. */
+struct shunt_getfile {
+	uint32_t magic;
+	uint32_t type;        /* SHUNT_MSG_GETFILE */
+	uint32_t handle;
+	uint32_t flags;       /* SHUNT_GETFILE_* */
+};
+_Static_assert(sizeof(struct shunt_getfile) == 16, "getfile layout");
+#define SHUNT_GETFILE_WRITE 0x1u
 
 /* GETFD with this id: a read-only fd of the server's epoch page instead. */
 #define SHUNT_GETFD_EPOCH UINT64_MAX

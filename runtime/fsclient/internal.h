@@ -93,6 +93,9 @@ int fsc_call(struct fsc_thread_chan *tc, struct shunt_sqe *sqe, struct shunt_cqe
 int fsc_call_async(struct fsc_thread_chan *tc, struct shunt_sqe *sqe);
 /* GETFD for a cache id: a read-only memfd, or -errno. */
 int fsc_session_getfd(uint64_t cache_id);
+/* GETFILE: a kernel fd of an open file for mmap (read-write with write:
+ * the file is served uncached from then on), or -errno. */
+int fsc_session_getfile(uint32_t handle, bool write);
 uint64_t fsc_session_token(void);
 bool fsc_session_usable(void);
 extern uint64_t fsc_spin_ns;

@@ -56,7 +56,7 @@ static struct fsc_fcache *ofd_cache_for(int o, enum use use)
 		return NULL;
 	struct fsc_fcache *fc = fsc_ofd_fc[o];
 	if (fc && load_acquire(&fc->cache_id) == id)
-		return fc;
+		return load_relaxed(&fc->hdr->dead) ? NULL : fc;
 	fc = fsc_fcache_find(id);
 	if (!fc) {
 		unsigned h = seen_slot(id);
@@ -68,7 +68,9 @@ static struct fsc_fcache *ofd_cache_for(int o, enum use use)
 		fc = fsc_fcache_get(id, &err);
 	}
 	fsc_ofd_fc[o] = fc;
-	return fc;
+	/* Dead: the file was mapped writable somewhere, and shuntd serves it
+	 * uncached (every block is invalid too, so a copy fails anyway). */
+	return fc && load_relaxed(&fc->hdr->dead) ? NULL : fc;
 }
 
 /* Put a path (and an optional second one) at the start of the data area. */
@@ -1083,6 +1085,24 @@ int fsc_fcntl(int fd, int cmd, long arg)
 
 /* ---- mmap ---- */
 
+static void *map_file(struct fsc_ofd *of, void *addr, size_t len, int prot, int flags, off_t off, bool write,
+		      int *err)
+{
+	int kfd = fsc_session_getfile(of->handle, write);
+	if (kfd < 0) {
+		*err = -kfd == EIO ? ENODEV : -kfd;
+		return MAP_FAILED;
+	}
+	fsc_count_syscall();
+	void *p = sys_mmap(addr, len, prot, flags, kfd, off);
+	sys_close(kfd); /* the mapping holds the file */
+	if (sys_mmap_failed(p)) {
+		*err = (int)-(long)p;
+		return MAP_FAILED;
+	}
+	return p;
+}
+
 void *fsc_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, int *err)
 {
 	int o = fsc_fd_to_ofd(fd);
@@ -1097,17 +1117,16 @@ void *fsc_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, i
 		*err = EACCES;
 		return MAP_FAILED;
 	}
-	if ((type == MAP_SHARED || type == MAP_SHARED_VALIDATE) && (prot & PROT_WRITE)) {
-		/* Writes through a shared mapping would bypass the server: refuse
-		 * them as the kernel refuses unsupported mappings. */
-		*err = ENODEV;
+	if (off < 0 || (off & 4095) || !len) {
+		*err = EINVAL;
 		return MAP_FAILED;
 	}
-	struct fsc_fcache *fc = ofd_cache_for(o, USE_MAP);
-	if (!fc || off < 0 || (off & 4095) || !len) {
-		*err = fc ? EINVAL : ENODEV;
-		return MAP_FAILED;
-	}
+	/* A writable shared mapping writes the file itself (shuntd stops
+	 * caching it), as does any mapping of a file without a usable cache. */
+	bool shared_write = (type == MAP_SHARED || type == MAP_SHARED_VALIDATE) && (prot & PROT_WRITE);
+	struct fsc_fcache *fc = shared_write ? NULL : ofd_cache_for(o, USE_MAP);
+	if (!fc)
+		return map_file(of, addr, len, prot, flags, off, shared_write, err);
 	uint64_t size = load_acquire(&fc->hdr->size);
 	uint64_t end = (uint64_t)off + len < size ? (uint64_t)off + len : size;
 	if ((uint64_t)off < end) {

@@ -422,15 +422,15 @@ int fsc_call_async(struct fsc_thread_chan *tc, struct shunt_sqe *sqe)
 	return chan_client_submit(&tc->cc, sqe, wake_server, server_alive, NULL, fsc_spin_ns);
 }
 
-int fsc_session_getfd(uint64_t cache_id)
+/* One control request whose reply (a shunt_getfd_reply) may carry an fd. */
+static int request_fd(const void *msg, size_t len)
 {
 	if (sess.sock < 0 || sess.dead)
 		return -EIO;
 	pthread_mutex_lock(&sock_lock);
-	struct shunt_getfd g = { .magic = SHUNT_FS_MAGIC, .type = SHUNT_MSG_GETFD, .cache_id = cache_id };
 	int fd = -EIO;
 	fsc_count_syscall();
-	if (send(sess.sock, &g, sizeof(g), MSG_NOSIGNAL) == (ssize_t)sizeof(g)) {
+	if (send(sess.sock, msg, len, MSG_NOSIGNAL) == (ssize_t)len) {
 		struct shunt_getfd_reply rep;
 		struct iovec iov = { &rep, sizeof(rep) };
 		char cbuf[CMSG_SPACE(sizeof(int))];
@@ -447,6 +447,19 @@ int fsc_session_getfd(uint64_t cache_id)
 	}
 	pthread_mutex_unlock(&sock_lock);
 	return fd;
+}
+
+int fsc_session_getfd(uint64_t cache_id)
+{
+	struct shunt_getfd g = { .magic = SHUNT_FS_MAGIC, .type = SHUNT_MSG_GETFD, .cache_id = cache_id };
+	return request_fd(&g, sizeof(g));
+}
+
+int fsc_session_getfile(uint32_t handle, bool write)
+{
+	struct shunt_getfile g = { .magic = SHUNT_FS_MAGIC, .type = SHUNT_MSG_GETFILE, .handle = handle,
+				   .flags = write ? SHUNT_GETFILE_WRITE : 0 };
+	return request_fd(&g, sizeof(g));
 }
 
 /* fork: the child must not share the parent's channels (the memory is

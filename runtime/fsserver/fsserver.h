@@ -126,6 +126,7 @@ struct fs_inode {
 	pthread_mutex_t lock;       /* cache, size, st, locks, append */
 	uint32_t refs;              /* handles + in-flight users; under inode_table lock */
 	bool cached;
+	bool direct;                /* mapped writable by a client: never cached, never fast */
 	struct fs_fcache fc;
 	uint64_t cache_id;
 	struct shunt_stat st;       /* what the cache was filled against */
@@ -149,6 +150,8 @@ void fs_inode_reap_unlinked(void);
 /* Drop unreferenced caches above the memory budget, LRU first. */
 void fs_inode_trim(void);
 extern uint32_t fs_inode_lru_max;   /* unreferenced inodes kept */
+/* A client maps it writable: drop its cache for good (under ino->lock). */
+void fs_inode_make_direct(struct fs_inode *ino);
 void fs_inode_refresh_stat(struct fs_inode *ino, const struct shunt_stat *st); /* under ino->lock */
 
 /* ---- handle.c: open files of a family ----------------------------------- */

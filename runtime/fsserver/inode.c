@@ -64,6 +64,43 @@ static bool stale(const struct shunt_stat *a, const struct shunt_stat *b)
 	       a->mtime_nsec != b->mtime_nsec || a->ctime_sec != b->ctime_sec || a->ctime_nsec != b->ctime_nsec || born;
 }
 
+/* Files once mapped writable (dev, ino), under table_lock: a mapping
+ * outlives its handles and the inode object, so a later inode for the same
+ * file must not cache what the mapping may still change. */
+#define DIRECT_MAX 1024u
+static struct {
+	uint64_t dev, ino;
+} direct_files[DIRECT_MAX];
+static uint32_t direct_next;
+
+static bool was_direct(uint64_t dev, uint64_t ino)
+{
+	for (uint32_t k = 0; k < DIRECT_MAX && k < direct_next; k++)
+		if (direct_files[k].dev == dev && direct_files[k].ino == ino)
+			return true;
+	return false;
+}
+
+void fs_inode_make_direct(struct fs_inode *i)
+{
+	if (i->direct)
+		return;
+	store_relaxed(&i->direct, true);
+	if (i->cached) {
+		/* Clients see every block empty and the cache dead: they read
+		 * and stat through shuntd, which reads the file itself. */
+		fs_fcache_destroy(&i->fc);
+		i->cached = false;
+	}
+	pthread_mutex_lock(&table_lock);
+	if (!was_direct(i->dev, i->ino)) {
+		direct_files[direct_next % DIRECT_MAX].dev = i->dev;
+		direct_files[direct_next % DIRECT_MAX].ino = i->ino;
+		direct_next++;
+	}
+	pthread_mutex_unlock(&table_lock);
+}
+
 static struct fs_inode *create(const struct shunt_stat *st)
 {
 	struct fs_inode *i = calloc(1, sizeof(*i));
@@ -74,7 +111,10 @@ static struct fs_inode *create(const struct shunt_stat *st)
 	i->st = *st;
 	i->sfd[0] = i->sfd[1] = i->sfd[2] = -1;
 	pthread_mutex_init(&i->lock, NULL);
-	if (S_ISREG(st->mode) && st->size <= fs_cache_max_file) {
+	pthread_mutex_lock(&table_lock);
+	i->direct = was_direct(st->dev, st->ino);
+	pthread_mutex_unlock(&table_lock);
+	if (S_ISREG(st->mode) && st->size <= fs_cache_max_file && !i->direct) {
 		uint64_t id = fetch_add_relaxed(&next_cache_id, 1) + 1;
 		if (fs_fcache_create(&i->fc, id, st->size) == 0) {
 			i->cached = true;

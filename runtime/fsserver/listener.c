@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -341,6 +342,41 @@ static void on_getfd(struct fs_session *s, const struct shunt_getfd *g)
 		close(fd);
 }
 
+/* A kernel file description of an open file, for an mmap the cache cannot
+ * serve. A new description (not a dup of ours): the client's fcntl on it
+ * must not touch the flags of the fd shuntd writes through. */
+static void on_getfile(struct fs_session *s, const struct shunt_getfile *g)
+{
+	struct shunt_getfd_reply rep = { .magic = SHUNT_FS_MAGIC, .cache_id = g->handle };
+	int fd = -1;
+	bool write = g->flags & SHUNT_GETFILE_WRITE;
+	struct fs_handle *h = (g->flags & ~SHUNT_GETFILE_WRITE) ? NULL : fs_handle_get(s->family, g->handle);
+	if (!h) {
+		rep.status = -EBADF;
+	} else {
+		int acc = h->flags & O_ACCMODE;
+		if ((h->flags & O_PATH) || acc == O_WRONLY || (write && acc != O_RDWR)) {
+			rep.status = -EACCES; /* what mmap says for such an fd */
+		} else if (!h->ino) {
+			rep.status = -ENODEV; /* not a regular file */
+		} else {
+			if (write) {
+				pthread_mutex_lock(&h->ino->lock);
+				fs_inode_make_direct(h->ino);
+				pthread_mutex_unlock(&h->ino->lock);
+			}
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", h->fd);
+			fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+			rep.status = fd < 0 ? -errno : 0;
+		}
+		fs_handle_put(h);
+	}
+	send_msg(s, &rep, sizeof(rep), fd);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Read every whole message waiting on the session's socket. Returns false
  * when the session must end. */
 static bool sock_readable(struct fs_session *s)
@@ -353,6 +389,7 @@ static bool sock_readable(struct fs_session *s)
 		union {
 			struct shunt_hello hello;
 			struct shunt_getfd getfd;
+			struct shunt_getfile getfile;
 			uint32_t word[2];
 			char raw[128];
 		} m;
@@ -383,6 +420,9 @@ static bool sock_readable(struct fs_session *s)
 		} else if (n == sizeof(struct shunt_getfd) && m.getfd.magic == SHUNT_FS_MAGIC &&
 			   m.getfd.type == SHUNT_MSG_GETFD && ready) {
 			on_getfd(s, &m.getfd);
+		} else if (n == sizeof(struct shunt_getfile) && m.getfile.magic == SHUNT_FS_MAGIC &&
+			   m.getfile.type == SHUNT_MSG_GETFILE && ready) {
+			on_getfile(s, &m.getfile);
 		} else if (n == sizeof(struct shunt_hello) && !ready && !s->shm && !(mh.msg_flags & MSG_TRUNC)) {
 			int memfd = nfds == 1 ? fds[0] : -1;
 			if (nfds == 1)

@@ -171,6 +171,8 @@ static bool dirs_searchable(const struct pc_entry *e, const struct fs_creds *c)
 /* Bring ino's stat up to date when anything changed since it was checked. */
 static int revalidate(struct fs_inode *ino)
 {
+	if (ino->direct)
+		return -EAGAIN; /* a writable mapping changes it unseen: always ask the file */
 	uint64_t de = load_relaxed(&fs_data_epoch);
 	if (load_relaxed(&ino->checked_epoch) == de)
 		return 0;
@@ -240,7 +242,7 @@ int fs_pc_open(struct fs_req *r)
 	int fd = load_acquire(&ino->sfd[acc]);
 	if (fd < 0 && acc != O_RDWR)
 		fd = load_acquire(&ino->sfd[O_RDWR]);
-	int err = fd < 0 ? -EAGAIN : 0;
+	int err = fd < 0 || load_relaxed(&ino->direct) ? -EAGAIN : 0;
 	if (!err && load_relaxed(&ino->checked_epoch) != load_relaxed(&fs_data_epoch)) {
 		pthread_mutex_lock(&ino->lock);
 		err = revalidate(ino);

@@ -54,4 +54,26 @@ sqlite3 "$db" 'INSERT INTO t(name, grp, val) VALUES ("other", 98, 1); SELECT grp
 rm -f "$mark" "$mark.fifo"
 SHEOF
 run_both -- bash @T@/lock.sh @D@/app.db @W@/held
+
+# WAL mode: the -shm index is a writable MAP_SHARED mapping of a served
+# file, shared by every connection. Several processes in turn, then a
+# reader holding a snapshot while another process commits, then a
+# checkpoint back into the database file.
+run_both -- sh -c 'sqlite3 @D@/wal.db "PRAGMA journal_mode=WAL; CREATE TABLE w(x); INSERT INTO w VALUES(1),(2);" &&
+	sqlite3 @D@/wal.db "INSERT INTO w SELECT x + 10 FROM w; SELECT count(*), sum(x) FROM w; PRAGMA journal_mode;"'
+cat >"$IT_T/wal.py" <<'PYEOF'
+import sqlite3, subprocess, sys
+db = sys.argv[1]
+r = sqlite3.connect(db, isolation_level=None)
+r.execute("BEGIN")
+print("reader snapshot", r.execute("SELECT count(*), sum(x) FROM w").fetchone())
+subprocess.run(["sqlite3", db, "INSERT INTO w SELECT x + 100 FROM w;"], check=True)
+print("reader still sees", r.execute("SELECT count(*), sum(x) FROM w").fetchone())
+r.execute("COMMIT")
+print("reader after commit", r.execute("SELECT count(*), sum(x) FROM w").fetchone())
+print("checkpoint", r.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+print(r.execute("PRAGMA integrity_check").fetchone(), r.execute("PRAGMA journal_mode").fetchone())
+PYEOF
+run_both -- /usr/bin/python3 @T@/wal.py @D@/wal.db
+run_both -- sqlite3 @D@/wal.db 'SELECT count(*), sum(x) FROM w; PRAGMA integrity_check;'
 it_done
