@@ -90,7 +90,7 @@ $(BUILD)/tests/%: tests/helpers/%.c $(RT_LIB)
 # only when missing.
 DEB_PKGS := gcc make pkg-config libjemalloc-dev libunwind-dev libcriterion-dev rdma-core libibverbs-dev \
 	librdmacm-dev libfuse3-dev fuse3 liburing-dev gnuplot-nox sqlite3 python3 strace xz-utils \
-	coreutils findutils grep tar gzip bindfs
+	coreutils findutils grep tar gzip bindfs time
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -1,17 +1,20 @@
-/* Far-memory fault latency seen by the program, through the runtime API
- * with an embedded memory server (or --server URL): first touches (zero
- * fill, no prefetch: pages touched in random order), remote faults after a
- * forced eviction (random order, so no prefetch), and a sequential re-read
- * with and without prefetch; next to it, the transport's own round trip
- * for one 4 KiB page.
+/* Far-memory fault latency as the program sees it, through the runtime API
+ * (libshunt_rt.a, no LD_PRELOAD), next to the transport's own round trip on
+ * the same memory server:
+ *   zero_fill       first touches (writes) in random order: zero-filled locally
+ *   remote          reads in random order after every page was evicted
+ *                   (prefetch off, so each read is one fetch)
+ *   seq_prefetch, seq_no_prefetch   a sequential re-read after eviction
+ *   transport_rtt   one 4 KiB xport_read on a connection of its own
  *   build: gcc -O2 -D_GNU_SOURCE -Iinclude -Iruntime -o fault_latency bench/far/fault_latency.c \
- *            runtime/far/*.c runtime/ccache/*.c runtime/memd/memd.c runtime/transport/*.c \
- *            runtime/common/log.c runtime/common/config.c runtime/common/stats.c -lpthread
- *   run:   ./fault_latency [pages] [--server tcp://HOST:PORT] */
+ *            build/libshunt_rt.a -lpthread -ldl -lunwind
+ *   run:   fault_latency PAGES [--server tcp://HOST:PORT]   (no --server: an embedded memd)
+ * TSV on stdout: what, n, p50_ns, p99_ns, mean_ns. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "far/far.h"
@@ -30,8 +33,52 @@ static int cmp(const void *a, const void *b)
 }
 static void report(const char *what, uint64_t *v, size_t n)
 {
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += v[i];
 	qsort(v, n, sizeof(*v), cmp);
-	printf("%-34s p50 %7.2f us  p99 %7.2f us\n", what, v[n / 2] / 1e3, v[n * 99 / 100] / 1e3);
+	printf("%s\t%zu\t%llu\t%llu\t%.1f\n", what, n, (unsigned long long)v[n / 2], (unsigned long long)v[n * 99 / 100],
+	       (double)sum / (double)n);
+}
+
+/* Round trips of one 4 KiB read on a fresh connection to url. */
+static int transport_rtt(const char *url, size_t n)
+{
+	char err[256];
+	struct xport *x;
+	if (xport_connect(url, &x, err, sizeof(err))) {
+		fprintf(stderr, "fault_latency: %s\n", err);
+		return 1;
+	}
+	enum { PAGES = 256 };
+	char *buf = mmap(NULL, PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t raddr, *lat = calloc(n, sizeof(uint64_t));
+	if (buf == MAP_FAILED || !lat || xport_reg_buf(x, buf, PAGES * 4096) || xport_alloc(x, PAGES * 4096, &raddr)) {
+		fprintf(stderr, "fault_latency: transport set-up failed\n");
+		return 1;
+	}
+	memset(buf, 0x5a, PAGES * 4096);
+	struct xport_io all = { raddr, buf, PAGES * 4096 };
+	if (xport_write(x, &all, 1)) {
+		fprintf(stderr, "fault_latency: transport write failed\n");
+		return 1;
+	}
+	for (size_t i = 0; i < n + 100; i++) {
+		struct xport_io io = { raddr + (i * 37 % PAGES) * 4096, buf + (i % PAGES) * 4096, 4096 };
+		uint64_t t = now_ns();
+		if (xport_read(x, &io, 1)) {
+			fprintf(stderr, "fault_latency: transport read failed\n");
+			return 1;
+		}
+		if (i >= 100) /* the first hundred warm the path */
+			lat[i - 100] = now_ns() - t;
+	}
+	report("transport_rtt", lat, n);
+	xport_free(x, raddr, PAGES * 4096);
+	xport_close(x);
+	free(lat);
+	munmap(buf, PAGES * 4096);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -41,23 +88,30 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc - 1; i++)
 		if (!strcmp(argv[i], "--server"))
 			server = argv[i + 1];
+	printf("what\tn\tp50_ns\tp99_ns\tmean_ns\n");
+	size_t *order = malloc(n * sizeof(size_t));
+	uint64_t *lat = malloc(n * sizeof(uint64_t));
+	if (!order || !lat)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	srand(7);
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = (size_t)rand() % (i + 1), t = order[i];
+		order[i] = order[j], order[j] = t;
+	}
 	for (int pf = 0; pf < 2; pf++) {
 		struct far_params p = { .region_size = 1ull << 30, .local_mem = (n + 1024) * 4096, .server = server,
 					.no_prefetch = !pf };
 		char err[256];
 		if (far_init(&p, err, sizeof(err))) {
-			fprintf(stderr, "far_init: %s\n", err);
+			fprintf(stderr, "fault_latency: far_init: %s\n", err);
 			return 1;
 		}
 		volatile char *r = far_map(n * 4096);
-		size_t *order = malloc(n * sizeof(size_t));
-		uint64_t *lat = malloc(n * sizeof(uint64_t));
-		for (size_t i = 0; i < n; i++)
-			order[i] = i;
-		srand(7);
-		for (size_t i = n - 1; i > 0; i--) {
-			size_t j = (size_t)rand() % (i + 1), t = order[i];
-			order[i] = order[j], order[j] = t;
+		if (!r) {
+			fprintf(stderr, "fault_latency: far_map failed\n");
+			return 1;
 		}
 		if (!pf) {
 			for (size_t i = 0; i < n; i++) {
@@ -65,44 +119,30 @@ int main(int argc, char **argv)
 				r[order[i] * 4096] = 1;
 				lat[i] = now_ns() - t;
 			}
-			report("zero-fill fault (write, random)", lat, n);
+			report("zero_fill", lat, n);
 			far_evict_all();
 			for (size_t i = 0; i < n; i++) {
 				uint64_t t = now_ns();
 				(void)r[order[i] * 4096];
 				lat[i] = now_ns() - t;
 			}
-			report("remote fault (read, random)", lat, n);
+			report("remote", lat, n);
 		} else {
 			for (size_t i = 0; i < n; i++)
 				r[i * 4096] = 1;
 		}
 		far_evict_all();
-		uint64_t t = now_ns();
-		for (size_t i = 0; i < n; i++)
+		uint64_t t = now_ns(), prev = t;
+		for (size_t i = 0; i < n; i++) {
 			(void)r[i * 4096];
-		printf("%-34s %7.2f us per page\n", pf ? "sequential re-read, prefetch" : "sequential re-read, no prefetch",
-		       (now_ns() - t) / 1e3 / n);
+			uint64_t t1 = now_ns();
+			lat[i] = t1 - prev;
+			prev = t1;
+		}
+		report(pf ? "seq_prefetch" : "seq_no_prefetch", lat, n);
 		far_shutdown();
-		free(order);
-		free(lat);
 	}
-	/* The transport alone: one page read per round trip. */
-	struct far_params p = { .region_size = 1ull << 30, .local_mem = 1 << 20, .server = server };
-	char err[256];
-	far_init(&p, err, sizeof(err));
-	/* far_init started a server if none was given; talk to it directly. */
-	extern struct xport *far_bench_xport(void);
-	struct xport *x = far_bench_xport();
-	static char buf[4096] __attribute__((aligned(4096)));
-	uint64_t *lat = malloc(2000 * sizeof(uint64_t));
-	for (int i = 0; i < 2000; i++) {
-		struct xport_io io = { (uint64_t)(i % 256) * 4096, buf, 4096 };
-		uint64_t t0 = now_ns();
-		xport_read(x, &io, 1);
-		lat[i] = now_ns() - t0;
-	}
-	report("transport round trip, 4 KiB read", lat, 2000);
-	far_shutdown();
-	return 0;
+	free(order);
+	free(lat);
+	return server ? transport_rtt(server, 4000) : 0;
 }

@@ -164,7 +164,7 @@ void far_setup_from_config(void)
 	if (!on)
 		return;
 	struct far_params p = { .region_size = cfg.far_size.num, .local_mem = cfg.local_mem.num,
-				.server = cfg.far_server.str };
+				.server = cfg.far_server.str, .no_prefetch = !cfg.far_prefetch.num };
 	char err[256] = "";
 	int r = far_init(&p, err, sizeof(err));
 	if (!r && (r = far_heap_init(cfg.far_min.num)))
