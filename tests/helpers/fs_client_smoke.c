@@ -457,7 +457,39 @@ static int extra(const char *what)
 		/* The cache fd is only for families that have the file open. */
 		S = a;
 	} else if (!strcmp(what, "hostile")) {
-		/* Garbage sqes first: each fails alone. */
+		/* Control requests for fds that are not ours to have. */
+		struct shunt_cqe oc = path_op(SHUNT_OP_open, "hostile.txt", O_RDONLY | O_CREAT, 0644);
+		struct { uint32_t handle, flags; int want; const char *what; } bad[] = {
+			{ 0xfffffff0u, 0, -EBADF, "unknown handle" },
+			{ (uint32_t)oc.res, 0x80u, -EBADF, "unknown flags" },
+			{ (uint32_t)oc.res, SHUNT_GETFILE_WRITE, -EACCES, "read-write file for a read-only handle" },
+		};
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			struct shunt_getfile g = { .magic = SHUNT_FS_MAGIC, .type = SHUNT_MSG_GETFILE,
+						   .handle = bad[k].handle, .flags = bad[k].flags };
+			struct shunt_getfd_reply gr = { 0 };
+			int fd = -1;
+			send_with_fd(&g, sizeof(g), -1);
+			recv_with_fd(&gr, sizeof(gr), &fd);
+			printf("getfile, %s: status %d, fd %s\n", bad[k].what, gr.status, fd >= 0 ? "attached" : "none");
+			CHECK(gr.status == bad[k].want && fd < 0, "getfile: %s\n", bad[k].what);
+			if (fd >= 0)
+				close(fd);
+		}
+		/* The epoch page is read-only for clients, however they map it. */
+		struct shunt_getfd ge = { .magic = SHUNT_FS_MAGIC, .type = SHUNT_MSG_GETFD, .cache_id = SHUNT_GETFD_EPOCH };
+		struct shunt_getfd_reply er = { 0 };
+		int efd = -1;
+		send_with_fd(&ge, sizeof(ge), -1);
+		recv_with_fd(&er, sizeof(er), &efd);
+		void *ep = efd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, efd, 0);
+		printf("epoch page: status %d, writable mapping %s\n", er.status, ep == MAP_FAILED ? "refused" : "granted");
+		/* (A shuntd without its path cache keeps no epoch and has none.) */
+		CHECK((er.status == 0 && efd >= 0 && ep == MAP_FAILED) || (er.status == -EOPNOTSUPP && efd < 0),
+		      "epoch page writable by a client\n");
+		if (efd >= 0)
+			close(efd);
+		/* Garbage sqes next: each fails alone. */
 		srandom(7);
 		int failed = 0;
 		for (int i = 0; i < 2000; i++) {
