@@ -39,6 +39,10 @@ PRE_SRCS  := $(sort $(wildcard preload/*.c))
 RT_OBJS   := $(RT_SRCS:%.c=$(BUILD)/obj/%.o)
 PRE_OBJS  := $(PRE_SRCS:%.c=$(BUILD)/obj/%.o)
 RT_LIB    := $(BUILD)/libshunt_rt.a
+# jemalloc, renamed and hidden inside libshunt.so (runtime/alloc/alloc.h).
+JE_PIC    := /usr/lib/x86_64-linux-gnu/libjemalloc_pic.a
+JE_LIB    := $(BUILD)/jemalloc/libjemalloc_shunt.a
+RT_LINK   := -Wl,--start-group $(RT_LIB) $(JE_LIB) -Wl,--end-group -lm
 
 PROGS := $(BUILD)/shuntd $(BUILD)/shunt
 PROG_MAIN_shuntd := runtime/fsserver/shuntd_main.c
@@ -69,22 +73,28 @@ $(RT_LIB): $(RT_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libshunt.so: $(PRE_OBJS) $(RT_LIB)
-	$(CC) $(ALL_CFLAGS) -shared -Wl,--gc-sections -Wl,-z,now -o $@ $(PRE_OBJS) $(RT_LIB) $(LDLIBS)
-
-$(BUILD)/shuntd: $(BUILD)/obj/runtime/fsserver/shuntd_main.o $(RT_LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/shunt: $(BUILD)/obj/runtime/cli/shunt_main.o $(RT_LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/shunt-memd: $(BUILD)/obj/runtime/memd/memd_main.o $(RT_LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(RT_LIB)
+# Its public names renamed (no clash with our interposers) and its system
+# calls pointed at raw ones: runtime/alloc/jemalloc.syms.
+$(JE_LIB): $(JE_PIC) runtime/alloc/jemalloc.syms
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -o $@ $< $(RT_LIB) -lcriterion $(LDLIBS)
-$(BUILD)/tests/%: tests/helpers/%.c $(RT_LIB)
+	objcopy --redefine-syms=runtime/alloc/jemalloc.syms $(JE_PIC) $@
+
+$(BUILD)/libshunt.so: $(PRE_OBJS) $(RT_LIB) $(JE_LIB)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,--gc-sections -Wl,-z,now -Wl,--exclude-libs,libjemalloc_shunt.a -o $@ $(PRE_OBJS) $(RT_LINK) $(LDLIBS)
+
+$(BUILD)/shuntd: $(BUILD)/obj/runtime/fsserver/shuntd_main.o $(RT_LIB) $(JE_LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(RT_LINK) $(LDLIBS)
+$(BUILD)/shunt: $(BUILD)/obj/runtime/cli/shunt_main.o $(RT_LIB) $(JE_LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(RT_LINK) $(LDLIBS)
+$(BUILD)/shunt-memd: $(BUILD)/obj/runtime/memd/memd_main.o $(RT_LIB) $(JE_LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(RT_LINK) $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(RT_LIB) $(JE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(RT_LIB) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -o $@ $< $(RT_LINK) -lcriterion $(LDLIBS)
+$(BUILD)/tests/%: tests/helpers/%.c $(RT_LIB) $(JE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(RT_LINK) $(LDLIBS)
 
 # Debian packages the build, the tests and the benchmarks use; installed
 # only when missing.

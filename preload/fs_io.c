@@ -1,6 +1,7 @@
 /* Interposers of the data calls on fds: read/write families, lseek, close,
  * sync, truncate, getdents64, sendfile, copy_file_range, fallocate, mmap. */
 #include "preload.h"
+#include "far/anon.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -106,6 +107,8 @@ SHUNT_EXPORT void *mmap(void *a, size_t l, int p, int f, int fd, off_t o)
 			errno = err;
 		return r;
 	}
+	if (far_anon_considers(a, l, f)) /* far memory's anonymous mappings: preload/mmap.c */
+		return shunt_far_mmap(a, l, p, f, fd, o);
 	return REAL(mmap)(a, l, p, f, fd, o);
 }
 SHUNT_EXPORT void *mmap64(void *a, size_t l, int p, int f, int fd, off_t o) { return mmap(a, l, p, f, fd, o); }

@@ -22,6 +22,9 @@
 		fn_;                                                          \
 	})
 
+/* preload/mmap.c: an mmap that far memory must see (far/anon.h). */
+void *shunt_far_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off);
+
 static inline long ret_errno(long r)
 {
 	if (r < 0) {

@@ -28,7 +28,8 @@
 	X(jsw_sites) \
 	X(jsw_direct_hits) \
 	X(jsw_fallbacks) \
-	X(jsw_patches)
+	X(jsw_patches) \
+	X(far_mmap_bytes)    /* bytes of anonymous mmaps placed in far memory */
 
 enum shunt_stat_id {
 #define SHUNT_STAT_ENUM(n) SHUNT_STAT_##n,

@@ -6,7 +6,8 @@
  * preload constructor (preload/malloc.c); with far memory off nothing else
  * here ever runs. */
 #include "far/far_internal.h"
-#include "far/heap.h"
+#include "far/arena.h"
+#include "far/anon.h"
 #include "far/sites.h"
 #include "common/atomics.h"
 #include "common/config.h"
@@ -108,7 +109,8 @@ static void fork_child(void)
 		copied += n;
 	}
 	/* Far memory is off in this process from here on. */
-	far_heap_off_in_child();
+	far_arena_off_in_child();
+	far_anon_off_in_child();
 	sys_close(far.uffd);
 	far_child_forget();
 	if (fork_pipe[1] >= 0) {
@@ -167,8 +169,10 @@ void far_setup_from_config(void)
 				.server = cfg.far_server.str, .no_prefetch = !cfg.far_prefetch.num };
 	char err[256] = "";
 	int r = far_init(&p, err, sizeof(err));
-	if (!r && (r = far_heap_init(cfg.far_min.num)))
-		log_format(err, sizeof(err), "cannot map the far allocation table");
+	if (!r)
+		r = far_arena_init(cfg.far_min.num, err, sizeof(err));
+	if (!r && (r = far_anon_init(cfg.far_min.num)))
+		log_format(err, sizeof(err), "cannot map the far mapping table");
 	if (r) {
 		if (mode == FAR_REQUIRED)
 			log_die("far memory is required (SHUNT_FAR=required) but cannot start: %s", err);

@@ -20,7 +20,7 @@
 
 #define SITES 256  /* power of two */
 #define DEPTH 5
-#define SKIP  3    /* far_sites_record, far_heap_alloc, the interposer */
+#define SKIP  3    /* far_sites_record, far_arena_alloc, the interposer */
 
 struct site {
 	uint64_t hash;           /* 0: free slot; claimed by CAS */
