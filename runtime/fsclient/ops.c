@@ -185,6 +185,12 @@ int fsc_open(const char *rel, int flags, mode_t mode)
 		sqe.arg1 = (uint32_t)(mode & 07777 & ~fsc_umask_get());
 	struct shunt_cqe cqe;
 	long r = path_call(&sqe, rel, NULL, &cqe, NULL, 0);
+	if (r == -EMFILE) {
+		/* The family's server handles ran out: give back the ones this
+		 * process keeps for reopening (the last close waits), once. */
+		fsc_reopen_flush(true);
+		r = path_call(&sqe, rel, NULL, &cqe, NULL, 0);
+	}
 	char relinked[PATH_MAX];
 	if (r == -EACCES && fsc_relink(rel, !(flags & O_NOFOLLOW), relinked)) {
 		rel = relinked; /* an absolute symlink into the mount */
@@ -682,6 +688,12 @@ int fsc_access(const char *rel, int mode, int at_flags)
 	struct shunt_sqe sqe = { .op = SHUNT_OP_access, .arg0 = (uint32_t)mode, .arg1 = (uint32_t)at_flags };
 	struct shunt_cqe cqe;
 	long r = path_call(&sqe, rel, NULL, &cqe, NULL, 0);
+	if (r == -EMFILE) {
+		/* The family's server handles ran out: give back the ones this
+		 * process keeps for reopening (the last close waits), once. */
+		fsc_reopen_flush(true);
+		r = path_call(&sqe, rel, NULL, &cqe, NULL, 0);
+	}
 	char relinked[PATH_MAX];
 	if (r == -EACCES && fsc_relink(rel, !(at_flags & AT_SYMLINK_NOFOLLOW), relinked))
 		r = path_call(&sqe, relinked, NULL, &cqe, NULL, 0);

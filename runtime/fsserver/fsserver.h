@@ -195,6 +195,7 @@ struct fs_family {
 	struct fs_handle **handles;
 	uint32_t nhandles;          /* slots in handles[] */
 	uint32_t nopen;             /* non-NULL slots */
+	uint32_t nshared;           /* of which on an inode's shared fd (own no fd) */
 	uint32_t next_free;
 	struct fs_family *next;
 };

@@ -46,8 +46,11 @@ struct fs_handle *fs_handle_new(int fd, int flags, uint32_t st_mode, struct fs_i
 int fs_handle_install(struct fs_family *f, struct fs_handle *h)
 {
 	pthread_mutex_lock(&f->lock);
-	if (f->nopen >= fs_family_max_open) {
-		/* One family cannot take every fd the server has. */
+	/* One family cannot take every fd the server has. A handle on an
+	 * inode's shared fd (a path-cache open) holds none: clients keep such
+	 * handles closed for reopening, so those count against a wider bound
+	 * that only limits memory. */
+	if (h->shared_fd ? f->nshared >= 16 * fs_family_max_open : f->nopen - f->nshared >= fs_family_max_open) {
 		pthread_mutex_unlock(&f->lock);
 		return -EMFILE;
 	}
@@ -80,6 +83,7 @@ int fs_handle_install(struct fs_family *f, struct fs_handle *h)
 	h->id = idx + 1;
 	f->handles[idx] = h;
 	f->nopen++;
+	f->nshared += h->shared_fd;
 	f->next_free = idx + 1;
 	pthread_mutex_unlock(&f->lock);
 	return (int)h->id;
@@ -122,6 +126,7 @@ struct fs_handle *fs_handle_remove(struct fs_family *f, uint32_t id)
 	if (id - 1 < f->nhandles && (h = f->handles[id - 1])) {
 		f->handles[id - 1] = NULL;
 		f->nopen--;
+		f->nshared -= h->shared_fd;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return h;
