@@ -26,6 +26,16 @@ void shunt_je_dallocx(void *p, int flags);
 size_t shunt_je_nallocx(size_t n, int flags);
 int shunt_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
 
+/* jemalloc's fork handlers (its locks), which jemalloc hands to
+ * pthread_atfork at its start-up; that call is renamed to native.c, which
+ * keeps them, so that they run in an order set by far memory's fork
+ * handlers (runtime/far/setup.c): jemalloc's locks are taken before far
+ * memory's, since a thread in a far extent hook holds an arena lock while
+ * it waits for far memory's. With no handlers kept (a test binary), no-ops. */
+void alloc_fork_prepare(void);
+void alloc_fork_parent(void);
+void alloc_fork_child(void);
+
 /* jemalloc's flag encoding (jemalloc/jemalloc.h, 5.3), without including
  * that header: it declares the unprefixed names. */
 #define SHUNT_MALLOCX_LG_ALIGN(la) ((int)(la))

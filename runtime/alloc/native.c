@@ -1,8 +1,11 @@
 /* The system calls jemalloc makes through libc names, renamed to these
  * (jemalloc.syms): raw system calls, so jemalloc's own mappings and file
  * reads bypass libshunt's interposers (never far memory, never a served
- * path, never a call into a runtime that is not initialised yet). Must
- * never allocate. */
+ * path, never a call into a runtime that is not initialised yet); and its
+ * pthread_atfork, whose handlers are kept for alloc_fork_*. Must never
+ * allocate. */
+#include "alloc/alloc.h"
+#include "common/atomics.h"
 #include "common/sys.h"
 
 #include <errno.h>
@@ -49,4 +52,32 @@ EXPOSED int shunt_native_close(int fd) { return (int)set_errno(sys_close(fd)); }
 EXPOSED long shunt_native_readlink(const char *path, char *buf, size_t n)
 {
 	return set_errno(sys_call(SYS_readlinkat, AT_FDCWD, path, buf, n, 0, 0));
+}
+
+static void (*je_prepare)(void), (*je_parent)(void), (*je_child)(void);
+
+EXPOSED int shunt_je_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	/* once, from jemalloc's initialisation; published before any fork */
+	je_parent = parent;
+	je_child = child;
+	store_release(&je_prepare, prepare);
+	return 0;
+}
+
+void alloc_fork_prepare(void)
+{
+	void (*f)(void) = load_acquire(&je_prepare);
+	if (f)
+		f();
+}
+void alloc_fork_parent(void)
+{
+	if (load_acquire(&je_prepare) && je_parent)
+		je_parent();
+}
+void alloc_fork_child(void)
+{
+	if (load_acquire(&je_prepare) && je_child)
+		je_child();
 }

@@ -3,11 +3,12 @@
  * and keeps it correct across fork: the child gets every page the server
  * holds copied into plain local memory, with far memory off, while the
  * parent holds write-backs until the child is done. Called once from the
- * preload constructor (preload/malloc.c); with far memory off nothing else
- * here ever runs. */
+ * preload constructor (preload/malloc.c); with far memory off only the
+ * fork handlers run, for jemalloc's sake. */
 #include "far/far_internal.h"
 #include "far/arena.h"
 #include "far/anon.h"
+#include "alloc/alloc.h"
 #include "far/sites.h"
 #include "common/atomics.h"
 #include "common/config.h"
@@ -29,8 +30,12 @@ static int fork_pipe[2] = { -1, -1 };
 
 /* ---- fork ---- */
 
+/* jemalloc's handlers are called from here, around far memory's: its locks
+ * first (runtime/alloc/alloc.h says why). Registered whether far memory is
+ * on or not. */
 static void fork_prepare(void)
 {
+	alloc_fork_prepare();
 	if (!far_enabled())
 		return;
 	long r = sys_call(SYS_pipe2, fork_pipe, O_CLOEXEC, 0, 0, 0, 0);
@@ -43,8 +48,10 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
-	if (!far_enabled())
+	if (!far_enabled()) {
+		alloc_fork_parent();
 		return;
+	}
 	/* The child copies the server's pages through our connection: wait
 	 * for its word (or its death) before using either again. */
 	if (fork_pipe[0] >= 0) {
@@ -59,6 +66,7 @@ static void fork_parent(void)
 	xport_fork(far.xp, XPORT_FORK_PARENT);
 	pthread_rwlock_unlock(&far.freeze);
 	far_region_fork(XPORT_FORK_PARENT);
+	alloc_fork_parent();
 }
 
 /* The child: one thread, a copy of the parent's memory, and a region that is
@@ -67,6 +75,7 @@ static void fork_parent(void)
  * only on the server are copied in; far memory is then off here. */
 static void fork_child(void)
 {
+	alloc_fork_child(); /* nothing below allocates, but the child may at once */
 	if (!far_enabled())
 		return;
 	xport_fork(far.xp, XPORT_FORK_CHILD);
@@ -160,6 +169,7 @@ static const struct stats_section far_section = { report_text, report_json };
 void far_setup_from_config(void)
 {
 	shunt_common_init();
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	uint64_t mode = cfg.far.num;
 	int on = mode == FAR_ON || mode == FAR_REQUIRED ||
 		 (mode == FAR_AUTO && (cfg.far_server.set || cfg.local_mem.set));
@@ -181,7 +191,6 @@ void far_setup_from_config(void)
 			far_shutdown();
 		return;
 	}
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	stats_add_section(&far_section);
 	/* Allocation sites cost an unwind per sampled far allocation: only
 	 * when a report will show them. */

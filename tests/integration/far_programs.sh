@@ -56,11 +56,14 @@ import random, sys
 random.seed(3)
 d = sys.argv[1]
 with open(d + "/lines.txt", "w") as f:
-    for i in range(110000):
+    for i in range(150000):  # ~4.9 MB: more than the 4M of local memory sort gets
         f.write("%08x %s\n" % (random.getrandbits(32), "y" * random.randint(5, 40)))
 with open(d + "/one.txt", "w") as f:
     for i in range(30000):
         f.write("%08x %s\n" % (random.getrandbits(32), "z" * random.randint(5, 40)))
+import base64
+with open(d + "/text400k.txt", "wb") as f:  # hard to compress: xz -9's match finder works over all of it
+    f.write(base64.encodebytes(random.randbytes(300000)))
 with open(d + "/blob.bin", "wb") as f:
     f.write(random.randbytes(24 << 20))
 EOF
@@ -110,9 +113,12 @@ if grep -q '"far_top_sites_by_bytes": \[{"bytes": [1-9]' "$T/stats.json" && grep
 else
 	bad "stats lack far allocation sites: $(grep far_top_sites "$T/stats.json" | head -2)"
 fi
-far "sort -S 64M on a file larger than local memory, 4M local" "SHUNT_LOCAL_MEM=4M" -- sort -S 64M "$T/lines.txt"
+far "sort -S 64M on a 4.9 MB file, 4M local" "SHUNT_LOCAL_MEM=4M" -- sort -S 64M "$T/lines.txt"
 far "sqlite3: 100 MB cache, index over 200k rows, 10M local, far_min 32K" "SHUNT_LOCAL_MEM=10M SHUNT_FAR_MIN=32K" -- sqlite3 :memory: ".read $T/index.sql"
 far "xz -3, 8M local" "SHUNT_LOCAL_MEM=8M" -- xz -3 -T1 -c "$T/one.txt"
+# xz -9 allocates 674 MiB (64 MiB dictionary, its match finder): far memory
+# with random access; a small input keeps the thrashing short.
+far "xz -9 (674 MiB of far allocations), 32M local" "SHUNT_LOCAL_MEM=32M" -- xz -9 -T1 -c "$T/text400k.txt"
 far "python3 fork: the child sees the parent's far pages" "SHUNT_LOCAL_MEM=16M" -- python3 "$T/fork.py"
 if grep -q "True" "$T/shunt.out" && ! grep -q "False" "$T/shunt.out"; then ok "fork: both sides checked"; else bad "fork: $(cat "$T/shunt.out")"; fi
 
@@ -134,6 +140,15 @@ if [ $rc -eq 0 ] && [ "$(json_val "$T/mt.json" far_faults_remote)" -gt 0 ]; then
 	ok "threads malloc/calloc/realloc/posix_memalign/free far blocks at once (far_faults_remote $(json_val "$T/mt.json" far_faults_remote))"
 else
 	bad "threads on far blocks: exit $rc: $(tail -3 "$T/mt.out")"
+fi
+
+# fork() while threads allocate and free far blocks (lock order across fork).
+SHUNT_LOCAL_MEM=16M timeout 120 env LD_PRELOAD="$LIB" "$B/tests/far_fork_mt" 100 >"$T/fmt.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q "forks ok" "$T/fmt.out"; then
+	ok "100 forks while 3 threads allocate far blocks"
+else
+	bad "forks while threads allocate far blocks: exit $rc: $(tail -3 "$T/fmt.out")"
 fi
 
 # A real shunt-memd.
@@ -164,7 +179,7 @@ fi
 
 # Far memory off (nothing set): same output, no far activity.
 LD_PRELOAD="$LIB" SHUNT_STATS="json:$T/off.json" sort -S 64M "$T/lines.txt" >"$T/off.out" 2>"$T/off.err"
-if cmp -s "$T/off.out" <(sort -S 64M "$T/lines.txt") && [ "$(json_val "$T/off.json" far_alloc_bytes)" = 0 ] &&
+if cmp -s "$T/off.out" <(sort -S 64M "$T/lines.txt") && [ "$(json_val "$T/off.json" far_alloc_bytes)" = 0 ] && [ "$(json_val "$T/off.json" far_mmap_bytes)" = 0 ] &&
 	[ ! -s "$T/off.err" ]; then
 	ok "far memory off: same output, no far allocation"
 else
