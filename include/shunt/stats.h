@@ -25,6 +25,12 @@
 	X(far_writebacks) \
 	X(far_resident_bytes) \
 	X(far_alloc_bytes) \
+	X(far_verbs_reads)   /* rdma://: RDMA READ work requests (one per page or piece) */ \
+	X(far_verbs_writes)  /* rdma://: RDMA WRITE work requests */ \
+	X(far_verbs_bytes)   /* rdma://: bytes moved by them */ \
+	X(far_verbs_posts)   /* rdma://: ibv_post_send calls (doorbells; a batch is one) */ \
+	X(far_verbs_polls)   /* rdma://: ibv_poll_cq calls, empty ones included */ \
+	X(far_verbs_cqes)    /* rdma://: operations completed (one signaled completion each) */ \
 	X(jsw_sites) \
 	X(jsw_direct_hits) \
 	X(jsw_fallbacks) \

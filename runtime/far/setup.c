@@ -144,6 +144,7 @@ static void report_text(int fd)
 	far_sites_text(fd);
 	struct far_counts c;
 	far_get_counts(&c);
+	stats_printf(fd, "far memory: transport %s\n", far.xp ? far.xp->ops->scheme : "none (fork child)");
 	stats_printf(fd, "far memory: resident %lu/%lu pages; handler service time p50/p99: zero-fill %lu/%lu ns, remote %lu/%lu ns\n",
 		     (unsigned long)c.resident_pages, (unsigned long)c.capacity_pages, (unsigned long)c.zero_p50_ns,
 		     (unsigned long)c.zero_p99_ns, (unsigned long)c.remote_p50_ns, (unsigned long)c.remote_p99_ns);
@@ -153,6 +154,7 @@ static void report_json(int fd)
 {
 	struct far_counts c;
 	far_get_counts(&c);
+	stats_printf(fd, ",\n  \"far_transport\": \"%s\"", far.xp ? far.xp->ops->scheme : "none (fork child)");
 	stats_printf(fd, ",\n  \"far_fault_zero_p50_ns\": %lu,\n  \"far_fault_zero_p99_ns\": %lu", (unsigned long)c.zero_p50_ns,
 		     (unsigned long)c.zero_p99_ns);
 	stats_printf(fd, ",\n  \"far_fault_remote_p50_ns\": %lu,\n  \"far_fault_remote_p99_ns\": %lu",

@@ -3,6 +3,7 @@
  * segment table is copied out and checked before use; a bad one fails that
  * request, never the server. Uses no malloc (pool and tables are mmapped). */
 #include "memd/memd.h"
+#include "memd/memd_internal.h"
 #include "transport/memd_wire.h"
 #include "common/atomics.h"
 #include "common/log.h"
@@ -19,36 +20,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define FREE_OWNER 0u
-
-struct client {
-	int fd;            /* -1 when the slot is unused; under s->lock */
-	uint32_t id;
-	struct memd_server *s;
-};
-
-struct memd_server {
-	char *pool;
-	uint64_t size, nchunks;
-	uint32_t *owner;        /* per chunk: client id or FREE_OWNER; written under lock, read racily (READ_ONCE) */
-	uint64_t free_chunks;   /* under lock */
-	uint32_t max_clients, nclients, next_id; /* under lock */
-	struct client *clients; /* max_clients slots */
-	pthread_mutex_t lock;
-	pthread_cond_t idle;    /* signalled when nclients drops */
-	int listen_fd;
-	uint32_t stopping;
-	size_t meta_size;
-	uint64_t n_requests, n_bad, n_dropped; /* relaxed atomics */
-};
-
 /* ---- pool allocator (under s->lock) ---- */
 
-static uint64_t chunks_for(uint64_t len) { return (len + MEMD_CHUNK - 1) / MEMD_CHUNK; }
+uint64_t memd_chunks_for(uint64_t len) { return (len + MEMD_CHUNK - 1) / MEMD_CHUNK; }
 
-static int pool_alloc(struct memd_server *s, uint32_t id, uint64_t len, uint64_t *raddr)
+int memd_pool_alloc(struct memd_server *s, uint32_t id, uint64_t len, uint64_t *raddr)
 {
-	uint64_t k = chunks_for(len);
+	uint64_t k = memd_chunks_for(len);
 	if (!k || k > s->free_chunks)
 		return -ENOSPC;
 	/* First fit over the chunk table (16 Ki entries for 16 GiB). */
@@ -66,7 +44,7 @@ static int pool_alloc(struct memd_server *s, uint32_t id, uint64_t len, uint64_t
 	return -ENOSPC; /* enough chunks, but not contiguous */
 }
 
-static void release_chunks(struct memd_server *s, uint64_t first, uint64_t k)
+void memd_release_chunks(struct memd_server *s, uint64_t first, uint64_t k)
 {
 	madvise(s->pool + first * MEMD_CHUNK, k * MEMD_CHUNK, MADV_DONTNEED); /* freed space reads as zeros */
 	for (uint64_t j = first; j < first + k; j++)
@@ -74,19 +52,19 @@ static void release_chunks(struct memd_server *s, uint64_t first, uint64_t k)
 	s->free_chunks += k;
 }
 
-static int pool_free(struct memd_server *s, uint32_t id, uint64_t raddr, uint64_t len)
+int memd_pool_free(struct memd_server *s, uint32_t id, uint64_t raddr, uint64_t len)
 {
 	if (raddr % MEMD_CHUNK || !len || raddr >= s->size || len > s->size - raddr)
 		return -EINVAL;
-	uint64_t first = raddr / MEMD_CHUNK, k = chunks_for(len);
+	uint64_t first = raddr / MEMD_CHUNK, k = memd_chunks_for(len);
 	for (uint64_t j = first; j < first + k; j++)
 		if (s->owner[j] != id)
 			return -EFAULT;
-	release_chunks(s, first, k);
+	memd_release_chunks(s, first, k);
 	return 0;
 }
 
-static void pool_free_all(struct memd_server *s, uint32_t id)
+void memd_pool_free_all(struct memd_server *s, uint32_t id)
 {
 	for (uint64_t j = 0; j < s->nchunks;) {
 		if (s->owner[j] != id) {
@@ -96,7 +74,7 @@ static void pool_free_all(struct memd_server *s, uint32_t id)
 		uint64_t first = j;
 		while (j < s->nchunks && s->owner[j] == id)
 			j++;
-		release_chunks(s, first, j - first);
+		memd_release_chunks(s, first, j - first);
 	}
 }
 
@@ -144,7 +122,7 @@ static int reply(int fd, const struct memd_hdr *req, int status, const void *pay
 	return memd_send_all(fd, v, len ? 2 : 1);
 }
 
-static void fill_info(struct memd_server *s, uint32_t id, struct memd_info *mi)
+void memd_fill_info(struct memd_server *s, uint32_t id, struct memd_info *mi)
 {
 	memset(mi, 0, sizeof(*mi));
 	pthread_mutex_lock(&s->lock);
@@ -200,13 +178,13 @@ static int serve_one(struct memd_server *s, struct client *c, int *greeted)
 			return reply(fd, &h, -EINVAL, NULL, 0);
 		}
 		struct memd_info mi;
-		fill_info(s, c->id, &mi);
+		memd_fill_info(s, c->id, &mi);
 		*greeted = 1;
 		return reply(fd, &h, 0, &mi, sizeof(mi));
 	}
 	case MEMD_OP_STAT: {
 		struct memd_info mi;
-		fill_info(s, c->id, &mi);
+		memd_fill_info(s, c->id, &mi);
 		return reply(fd, &h, 0, &mi, sizeof(mi));
 	}
 	case MEMD_OP_ALLOC: {
@@ -220,11 +198,11 @@ static int serve_one(struct memd_server *s, struct client *c, int *greeted)
 			return reply(fd, &h, -EINVAL, NULL, 0);
 		}
 		pthread_mutex_lock(&s->lock);
-		r = pool_alloc(s, c->id, sp.len, &sp.raddr);
+		r = memd_pool_alloc(s, c->id, sp.len, &sp.raddr);
 		pthread_mutex_unlock(&s->lock);
 		if (r)
 			goto enospc;
-		sp.len = chunks_for(sp.len) * MEMD_CHUNK;
+		sp.len = memd_chunks_for(sp.len) * MEMD_CHUNK;
 		return reply(fd, &h, 0, &sp, sizeof(sp));
 	enospc:;
 		pthread_mutex_lock(&s->lock);
@@ -239,7 +217,7 @@ static int serve_one(struct memd_server *s, struct client *c, int *greeted)
 		if ((r = recv_exact(fd, &sp, sizeof(sp))))
 			return r;
 		pthread_mutex_lock(&s->lock);
-		r = pool_free(s, c->id, sp.raddr, sp.len);
+		r = memd_pool_free(s, c->id, sp.raddr, sp.len);
 		pthread_mutex_unlock(&s->lock);
 		if (r)
 			fetch_add_relaxed(&s->n_bad, 1);
@@ -287,7 +265,7 @@ static void *client_main(void *arg)
 	while (!load_acquire(&s->stopping) && serve_one(s, c, &greeted) == 0)
 		;
 	pthread_mutex_lock(&s->lock);
-	pool_free_all(s, c->id);
+	memd_pool_free_all(s, c->id);
 	log_info("shunt-memd: client %u gone; its chunks are free (%lu MiB free)", c->id,
 		 (unsigned long)(s->free_chunks * MEMD_CHUNK >> 20));
 	close(c->fd);
@@ -349,6 +327,8 @@ struct memd_server *memd_create(const struct memd_config *cfgp, char *err, size_
 
 int memd_listen(struct memd_server *s, const char *url, uint16_t *port, char *err, size_t errlen)
 {
+	if (!strncmp(url, "rdma://", 7))
+		return memd_rdma_listen(s, url, port, err, errlen);
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	char host[64];
 	unsigned long p = 0;
@@ -384,7 +364,7 @@ int memd_listen(struct memd_server *s, const char *url, uint16_t *port, char *er
 	s->listen_fd = fd;
 	return 0;
 bad:
-	log_format(err, errlen, "listen address '%s' is not of the form tcp://IPV4:PORT", url);
+	log_format(err, errlen, "listen address '%s' is not of the form tcp://IPV4:PORT or rdma://IPV4:PORT", url);
 	return -EINVAL;
 }
 
@@ -402,6 +382,8 @@ static void refuse_busy(int fd)
 
 int memd_run(struct memd_server *s)
 {
+	if (s->rdma)
+		return memd_rdma_run(s);
 	while (!load_acquire(&s->stopping)) {
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -459,6 +441,8 @@ int memd_run(struct memd_server *s)
 void memd_stop(struct memd_server *s)
 {
 	store_release(&s->stopping, 1);
+	if (s->rdma)
+		memd_rdma_wake(s);
 	if (s->listen_fd >= 0)
 		shutdown(s->listen_fd, SHUT_RDWR); /* async-signal-safe; ends accept() */
 }
@@ -467,6 +451,8 @@ void memd_destroy(struct memd_server *s)
 {
 	if (!s)
 		return;
+	if (s->rdma)
+		memd_rdma_destroy(s);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	pthread_cond_destroy(&s->idle);

@@ -22,7 +22,9 @@ struct memd_config {
 struct memd_server;
 
 struct memd_server *memd_create(const struct memd_config *c, char *err, size_t errlen);
-/* url: tcp://HOST:PORT; port 0 picks one (returned in *port). */
+/* url: tcp://HOST:PORT, or rdma://IPV4:PORT (an address on an RDMA device:
+ * each client's allocations become memory regions it reads and writes
+ * one-sided; see transport/rdma_wire.h); port 0 picks one (in *port). */
 int memd_listen(struct memd_server *s, const char *url, uint16_t *port, char *err, size_t errlen);
 /* Accepts and serves until memd_stop(); returns 0 then. */
 int memd_run(struct memd_server *s);

@@ -20,8 +20,10 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shunt-memd --listen tcp://HOST:PORT [--size SIZE] [--max-clients N] [--populate] [--verbose]\n"
-		   "  --listen       address to serve on; port 0 picks one (printed on stdout)\n"
+	fprintf(f, "usage: shunt-memd --listen tcp://HOST:PORT|rdma://IPV4:PORT [--size SIZE] [--max-clients N] [--populate] [--verbose]\n"
+		   "  --listen       address to serve on; port 0 picks one (printed on stdout).\n"
+		   "                 rdma:// needs the address of an RDMA interface (e.g. rxe on eth0);\n"
+		   "                 clients then move pages one-sided, with no work here per page\n"
 		   "  --size         pool size, e.g. 16G (default 1G); reserved at start\n"
 		   "  --max-clients  connections served at once (default 64); more are refused\n"
 		   "  --populate     fault the whole pool into RAM at start\n"

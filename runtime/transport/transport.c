@@ -7,13 +7,13 @@
 #include <errno.h>
 #include <string.h>
 
-static const struct xport_ops *const xport_impls[] = { &xport_tcp_ops };
+static const struct xport_ops *const xport_impls[] = { &xport_tcp_ops, &xport_rdma_ops };
 
 int xport_connect(const char *url, struct xport **out, char *err, size_t errlen)
 {
 	const char *sep = strstr(url, "://");
 	if (!sep) {
-		log_format(err, errlen, "far-memory server '%s' is not of the form tcp://HOST:PORT", url);
+		log_format(err, errlen, "far-memory server '%s' is not of the form tcp://HOST:PORT or rdma://ADDR:PORT", url);
 		return -EINVAL;
 	}
 	size_t n = (size_t)(sep - url);

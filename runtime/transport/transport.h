@@ -6,7 +6,8 @@
  *     generic layer into what the transport accepts at once;
  *   - remote space is allocated in large chunks (xport_alloc) and addressed
  *     by the server's offsets; the client maps its own addresses onto them.
- * TCP (transport_tcp.c) speaks memd_wire.h to shunt-memd.
+ * TCP (transport_tcp.c) speaks memd_wire.h to shunt-memd; RDMA
+ * (transport_rdma.c) moves pages one-sided and speaks rdma_wire.h for control.
  *
  * Thread-safe: one connection may be used by several threads (a lock inside
  * serialises them). Never calls malloc: the connection lives in its own
@@ -40,7 +41,7 @@ struct xport_info {
 
 /* One implementation; `struct xport` starts with a pointer to its ops. */
 struct xport_ops {
-	const char *scheme; /* "tcp" */
+	const char *scheme; /* "tcp", "rdma" */
 	int (*connect)(const char *addr, struct xport **out, char *err, size_t errlen);
 	int (*reg_buf)(struct xport *x, void *buf, size_t len);
 	int (*alloc)(struct xport *x, uint64_t len, uint64_t *raddr);
@@ -63,7 +64,8 @@ struct xport {
 	struct xport_info limits; /* from the handshake; private copy */
 };
 
-/* url: "tcp://HOST:PORT" (HOST numeric IPv4 or localhost). err gets a
+/* url: "tcp://HOST:PORT" (HOST numeric IPv4 or localhost) or
+ * "rdma://IPV4:PORT" (an address on an RDMA-capable interface). err gets a
  * sentence naming the server on failure. */
 int xport_connect(const char *url, struct xport **out, char *err, size_t errlen);
 int xport_reg_buf(struct xport *x, void *buf, size_t len);
@@ -78,5 +80,6 @@ void xport_close(struct xport *x);
 void xport_fork(struct xport *x, int phase);
 
 extern const struct xport_ops xport_tcp_ops;
+extern const struct xport_ops xport_rdma_ops; /* transport_rdma.c, rdma_wire.h */
 
 #endif
