@@ -1,6 +1,7 @@
 # shunt: build, test, bench, demo, install. Plain make; see README.md.
 #   make            build/libshunt.so build/shuntd build/shunt (and the rest)
 #   make test       everything CI runs (installs what it needs via make deps)
+#   make test-rdma  rdma:// far memory in a QEMU guest on soft-RoCE (in make test too)
 #   make SAN=asan   the same build with ASan+UBSan into build/asan
 #   make SAN=tsan   with TSan into build/tsan (unit tests only)
 CC      ?= gcc
@@ -62,7 +63,7 @@ TSAN_UNIT_BINS := $(filter-out $(TSAN_UNIT_EXCLUDE:%=$(BUILD_ROOT)/tsan/tests/%)
 HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test test-unit test-integration test-san bench demo install clean
+.PHONY: all deps test test-unit test-integration test-rdma test-san bench demo install clean
 all: $(BUILD)/libshunt.so $(PROGS) $(HELPER_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -99,8 +100,8 @@ $(BUILD)/tests/%: tests/helpers/%.c $(RT_LIB) $(JE_LIB)
 # Debian packages the build, the tests and the benchmarks use; installed
 # only when missing.
 DEB_PKGS := gcc make pkg-config libjemalloc-dev libunwind-dev libcriterion-dev rdma-core libibverbs-dev \
-	librdmacm-dev libfuse3-dev fuse3 liburing-dev gnuplot-nox sqlite3 python3 strace xz-utils \
-	coreutils findutils grep tar gzip bindfs time
+	librdmacm-dev ibverbs-providers qemu-system-x86 busybox-static cpio iproute2 libfuse3-dev fuse3 liburing-dev gnuplot-nox \
+	sqlite3 python3 strace xz-utils coreutils findutils grep tar gzip bindfs time
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -120,6 +121,11 @@ test-unit: all $(UNIT_BINS)
 
 test-integration: all
 	tests/run-all.sh $(BUILD_ROOT) integration
+
+# rdma:// for real: a QEMU guest with soft-RoCE (tests/rdma/guest.sh; the
+# kernel is downloaded once into /var/cache/shunt-rdma). Part of make test.
+test-rdma: deps all
+	SHUNT_BUILD=$(abspath $(BUILD)) bash tests/integration/far_rdma.sh
 
 bench: deps all
 	bench/run-all.sh $(BUILD_ROOT)

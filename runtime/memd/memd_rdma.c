@@ -154,7 +154,12 @@ static void on_connect_request(struct memd_server *s, struct rdma_cm_event *ev)
 		drop_client(s, c);
 		return;
 	}
-	log_info("shunt-memd: rdma client %u (%.16s) connecting", c->cid, req.name);
+	char name[sizeof(req.name) + 1] = "";
+	memcpy(name, req.name, sizeof(req.name));
+	for (size_t i = 0; name[i]; i++)
+		if (name[i] < ' ' || name[i] > '~')
+			name[i] = '?';
+	log_info("shunt-memd: rdma client %u (%s) connecting", c->cid, name);
 	R.ack_cm_event(ev);
 	return;
 destroy:

@@ -2,6 +2,8 @@
  * and a memory server. Shaped for one-sided RDMA (the next transport):
  *   - the client registers its staging buffers once (xport_reg_buf); every
  *     read/write names a registered local buffer and a remote address;
+ *     a registered buffer stays mapped while the connection lives (or is
+ *     registered again after being mapped anew: RDMA pins pages, not addresses);
  *   - reads and writes take batches (scatter-gather lists), split by the
  *     generic layer into what the transport accepts at once;
  *   - remote space is allocated in large chunks (xport_alloc) and addressed

@@ -269,13 +269,25 @@ out:
 static int rdma_read_(struct xport *x, const struct xport_io *io, unsigned n) { return rdma_rw(x, io, n, 0); }
 static int rdma_write_(struct xport *x, const struct xport_io *io, unsigned n) { return rdma_rw(x, io, n, 1); }
 
+/* Registers buf afresh every time: a registration whose memory was
+ * unmapped and mapped again at the same address would still point at the
+ * old pages, so any older one that overlaps is dropped first. */
 static int rdma_reg_buf(struct xport *x, void *buf, size_t len)
 {
 	struct rdma_xport *t = rdma_of(x);
+	char *b = buf;
 	pthread_mutex_lock(&t->lock);
 	int r = 0;
-	if (t->child || find_reg(t, buf, (uint32_t)len))
+	if (t->child)
 		goto out;
+	for (uint32_t i = 0; i < t->nregs;) {
+		if (t->regs[i].buf < b + len && b < t->regs[i].buf + t->regs[i].len) {
+			R.dereg_mr(t->regs[i].mr);
+			t->regs[i] = t->regs[--t->nregs];
+		} else {
+			i++;
+		}
+	}
 	if (t->nregs == RDMA_MAX_REGS) {
 		r = -ENOSPC; /* later I/O on it goes through the bounce buffer */
 		goto out;
@@ -285,7 +297,7 @@ static int rdma_reg_buf(struct xport *x, void *buf, size_t len)
 		r = -errno;
 		goto out;
 	}
-	t->regs[t->nregs++] = (struct local_reg){ buf, len, mr };
+	t->regs[t->nregs++] = (struct local_reg){ b, len, mr };
 out:
 	pthread_mutex_unlock(&t->lock);
 	return r;

@@ -174,7 +174,7 @@ int main(int argc, char **argv)
 
 	/* System calls on evicted far buffers: write() from one, read() into
 	 * another (both pages missing when the kernel touches them). */
-	size_t io_len = 8 << 20;
+	size_t io_len = region_len < (8u << 20) ? region_len : 8u << 20; /* only the pattern's pages */
 	char *src = region, *dst = far_map(io_len);
 	if (!dst)
 		return fail("far_map for the I/O buffer");
