@@ -1,6 +1,7 @@
 /* The kernel's semantics for anonymous mappings, run natively and under
  * libshunt.so with far memory on (tests/integration/far_mmap.sh): every
- * check must pass both ways. Patterns survive eviction; MADV_DONTNEED reads
+ * check must pass both ways. Patterns survive eviction; write() from and
+ * read() into evicted pages; MADV_DONTNEED reads
  * back zeros; partial munmap; mremap shrink, grow in place, grow by moving
  * (data preserved), MREMAP_FIXED onto another mapping, no MAYMOVE; mprotect
  * read-only and back; a munmap spanning a mapping and a neighbour. Prints
@@ -93,6 +94,21 @@ int main(int argc, char **argv)
 	fill(p, N, 1);
 	pressure(2 * N);
 	CHECK(bad_page(p, N, 1) == N, "pattern lost after eviction at +%zu", bad_page(p, N, 1));
+
+	/* write() from evicted pages, read() into evicted pages (a file between). */
+	{
+		FILE *tf = tmpfile();
+		int fd = tf ? fileno(tf) : -1;
+		unsigned char *in = map(4 * MiB);
+		in[0] = 1; /* touched, then pushed out */
+		pressure(2 * N);
+		CHECK(fd >= 0 && write(fd, p, 4 * MiB) == (ssize_t)(4 * MiB), "write() from far pages: %s", strerror(errno));
+		CHECK(pread(fd, in, 4 * MiB, 0) == (ssize_t)(4 * MiB), "read() into far pages: %s", strerror(errno));
+		CHECK(bad_page(in, 4 * MiB, 1) == 4 * MiB, "read()/write() through far pages lost data at +%zu", bad_page(in, 4 * MiB, 1));
+		munmap(in, 4 * MiB);
+		if (tf)
+			fclose(tf);
+	}
 
 	/* MADV_DONTNEED: zeros; the rest untouched. */
 	CHECK(madvise(p + MiB, MiB, MADV_DONTNEED) == 0, "madvise DONTNEED: %s", strerror(errno));
