@@ -144,9 +144,17 @@ void *far_anon_mmap(void *a, size_t n, int prot, int flags, int fd, long off)
 		return (void *)(long)r;
 	uint64_t len = PAGE_UP(n);
 	struct span s = far_part(a, len);
-	for (char *q = s.lo; q < s.hi; q += FAR_PAGE)
+	int all_far = s.lo == (char *)a && s.hi == (char *)a + len;
+	for (char *q = s.lo; q < s.hi; q += FAR_PAGE) {
 		if (owner_of(q) == ANON_NONE)
 			return (void *)(long)-ENOMEM;
+		all_far &= owner_of(q) == ANON_FAR;
+	}
+	if (all_far && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && prot == RW &&
+	    !(flags & FAR_ANON_NEVER & ~MAP_FIXED)) {
+		far_discard(a, len); /* a fresh private mapping over far pages: they read as zeros, stay far */
+		return a;
+	}
 	for (char *q = s.lo; q < s.hi;) {
 		uint64_t m = run_len(q, s.hi);
 		if (owner_of(q) == ANON_FAR)

@@ -131,6 +131,15 @@ int main(int argc, char **argv)
 	for (size_t i = 3 * MiB; i < 4 * MiB; i += PG)
 		p[i] = p[i + PG - 1] = pat(i, 1);
 
+	/* MAP_FIXED over part of its own mapping: fresh zeros there, the rest kept. */
+	unsigned char *fx = mmap(p + 5 * MiB, MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(fx == p + 5 * MiB, "MAP_FIXED over its own mapping: %s", fx == MAP_FAILED ? strerror(errno) : "elsewhere");
+	CHECK(nonzero_page(p + 5 * MiB, MiB) == MiB, "MAP_FIXED range not zero");
+	CHECK(bad_between(p, 4 * MiB, 5 * MiB, 1) == 5 * MiB && bad_between(p, 6 * MiB, 7 * MiB, 1) == 7 * MiB,
+	      "MAP_FIXED changed its neighbours");
+	for (size_t i = 5 * MiB; i < 6 * MiB; i += PG)
+		p[i] = p[i + PG - 1] = pat(i, 1);
+
 	/* Partial munmap in the middle: the two ends stay. */
 	CHECK(munmap(p + 4 * MiB, 2 * MiB) == 0, "partial munmap: %s", strerror(errno));
 	CHECK(bad_page(p, MiB, 1) == MiB, "head changed by a partial munmap");

@@ -86,10 +86,18 @@ Test(far_anon, fixed_and_mprotect_only_over_the_programs_own_pages, .timeout = 6
 		cr_assert_eq(p[i], 7);
 	cr_assert_eq(far_anon_mprotect(p, MiB, RW), 0);
 	p[0] = 9;
-	/* MAP_FIXED over its own far pages: fresh zeros */
+	/* MAP_FIXED over its own far pages: fresh zeros, still far (mprotect
+	 * works on it as on far pages: the pages left far memory above do not) */
 	unsigned char *f = far_anon_mmap(p + MiB, MiB, RW, ANON | MAP_FIXED, -1, 0);
 	cr_assert_eq(f, p + MiB);
 	cr_assert_eq(f[0], 0);
+	cr_assert_eq(err_of(far_anon_mremap(p, 2 * MiB, 3 * MiB, MREMAP_MAYMOVE, NULL)), -EFAULT,
+		     "native and far halves taken for one mapping");
+	/* a read-only MAP_FIXED over far pages: they leave far memory */
+	unsigned char *g = far_anon_mmap(p + MiB, MiB, PROT_READ, ANON | MAP_FIXED, -1, 0);
+	cr_assert_eq(g, p + MiB);
+	cr_assert_eq(g[0], 0);
+	cr_assert_eq(far_anon_mprotect(p, 2 * MiB, RW), 0);
 	/* a range half left far memory, half still far: not one mapping for mremap */
 	unsigned char *q = far_anon_mmap(NULL, 2 * MiB, RW, ANON, -1, 0);
 	cr_assert_eq(far_anon_mprotect(q, MiB, PROT_READ), 0);
