@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """bench/far/summarize.py: turns the raw tables of bench/far/run into
-bench/results/far.tsv, far-stats.tsv, far-meta.tsv, far.md (with the issue's
-Targets table) and far.png (slowdown against all-local, gnuplot through
-bench/lib/report.py). Can be rerun on the kept TSVs without a new run:
+bench/results/far.tsv (every measurement, one schema), far.md (with the
+issue's Targets table) and far.png (slowdown against all-local, gnuplot
+through bench/lib/report.py). bench/far/run keeps its inputs next to them
+(far-work.tsv, far-stats.tsv, far-malloc.tsv, far-fault.tsv, far-meta.tsv,
+far-faultpath.txt), so the report can be rebuilt without a new run:
 
   summarize.py --work W.tsv --stats S.tsv --malloc M.tsv --fault F.tsv --meta META.tsv
                [--faultpath FAULT_PATH.txt] --out DIR
@@ -113,8 +115,6 @@ def main(argv):
         f.write('\t'.join(cols) + '\n')
         for r in out_rows:
             f.write('\t'.join(str(r.get(c, 'NA')).replace('\t', ' ') for c in cols) + '\n')
-    shutil.copyfile(a.stats, os.path.join(a.out, 'far-stats.tsv'))
-    shutil.copyfile(a.meta, os.path.join(a.out, 'far-meta.tsv'))
 
     # ---- targets ----
     def wl(peer, loc, w):
@@ -216,7 +216,7 @@ def main(argv):
     o.append('Working set %s MiB (one malloc), local memory at 100%%, 50%% and 25%% of it: shunt gets '
              '`SHUNT_LOCAL_MEM` = that budget (TCP to a shunt-memd on 127.0.0.1 started by the run, `SHUNT_FAR_MIN=256K`), '
              'which bounds its far pages only; the kernel-swap peer runs in a memory cgroup limited to the budget plus '
-             'the process\'s own memory outside the working set (%s) plus %s MiB for page tables and kernel memory the '
+             'the process\'s own memory outside the working set (%s, its peak RSS with a 1 MiB working set less 1 MiB) plus %s MiB for page tables and kernel memory the '
              'cgroup also charges, with a swap file on; all-local runs with no limit. %s. %s.\n\n' % (
                  meta.get('ws_mib', '?'), meta.get('farbench_base', '?'), meta.get('margin_mib', '?'),
                  'Kernel swap: ' + meta['kswap'] if 'kswap' in meta else 'Kernel swap: not set up',
@@ -314,7 +314,6 @@ def main(argv):
                  'extra write-protect fault dirty tracking costs (`*-wp`). shunt uses the handler thread, since in '
                  'SIGBUS mode a system call into a missing page fails.\n\n```\n')
         o.append(open(a.faultpath).read().rstrip('\n') + '\n```\n')
-        shutil.copyfile(a.faultpath, os.path.join(a.out, 'far-faultpath.txt'))
     o.append('\n## Method\n\n')
     for w in WORKLOADS:
         o.append('- *%s*: %s\n' % (w, WL_TEXT[w]))
@@ -329,13 +328,15 @@ def main(argv):
              '(the kernel-swap cgroup also gets the one-line sort\'s RSS and the margin).\n' % (
                  meta.get('sort_mib', '?'), meta.get('sort_ws', 'unknown')))
     o.append('- shunt with prefetch off is the same run with `SHUNT_FAR_PREFETCH=off` (the scan only).\n')
-    o.append('- At 100%% shunt may still evict and fetch (see its counters above): its evictor keeps free pages '
+    o.append('- At 100% shunt may still evict and fetch (see its counters above): its evictor keeps free pages '
              'ahead of the faults, so a budget equal to the working set holds slightly less than all of it.\n')
     o.append('- A kernel-swap cell that says *killed by the memory cgroup\'s OOM killer* is the kernel\'s doing: '
              'with a tight limit, charging a swap-in (with its readahead) to the cgroup can fail and the cgroup '
              'OOM-kills the program although swap has room (the kernel log shows `mem_cgroup_swapin_charge_folio`).\n')
     o.append('- Every figure comes from one run on a shared 2-vCPU guest; compare within the run. Raw tables: '
-             '`far.tsv` (every measurement), `far-stats.tsv` (shunt\'s counters), `far-meta.tsv`.\n')
+             '`far.tsv` (every measurement, one schema); the run\'s own tables `far-work.tsv`, `far-stats.tsv` (shunt\'s '
+             'counters), `far-malloc.tsv` (every round), `far-fault.tsv`, `far-meta.tsv`, `far-faultpath.txt`; '
+             '`bench/far/summarize.py` rebuilds this report from them.\n')
     with open(os.path.join(a.out, 'far.md'), 'w') as f:
         f.write(''.join(o))
 
