@@ -4,7 +4,10 @@
  * competes with the interposers in preload/malloc.c, and its own mmap,
  * munmap, madvise, mprotect, open, close and readlink calls are raw system
  * calls (native.c) that no interposer of ours sees: jemalloc's local arenas
- * never land in far memory and never touch a served path. */
+ * never land in far memory and never touch a served path. Checked here:
+ * libjemalloc.so.2 as a DT_NEEDED of libshunt.so loads (only dlopen hits
+ * its static-TLS limit), but every mmap it makes goes through our mmap
+ * interposer (5 or more per process), which this build avoids. */
 #ifndef SHUNT_ALLOC_H
 #define SHUNT_ALLOC_H
 
