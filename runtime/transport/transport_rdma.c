@@ -583,7 +583,11 @@ static void rdma_close(struct xport *x)
 
 /* A fork child shares the parent's queue pair and completion queue (the
  * same kernel objects), and a READ lands in the parent's pinned staging
- * pages, not the child's copies: the child's copy refuses all I/O. */
+ * pages, not the child's copies. Nor can it open a connection of its own:
+ * the kernel refuses write() commands (rxe's doorbell among them) on a
+ * device file opened under another process's credentials, and librdmacm
+ * keeps the parent's device contexts. The child's copy refuses all I/O,
+ * so far memory stops the child with a message rather than give it zeros. */
 static void rdma_fork(struct xport *x, int phase)
 {
 	struct rdma_xport *t = rdma_of(x);

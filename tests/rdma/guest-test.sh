@@ -1,9 +1,10 @@
 # Runs inside the RDMA guest (tests/rdma/guest.sh; busybox sh): shunt-memd
 # on rdma:// over soft-RoCE, and clients of it: the transport's round trip,
 # the far-memory verification stress, an unmodified program (GNU sort)
-# under LD_PRELOAD compared with a native run, the refusals (max clients,
-# out of space, nothing listening, no route), space freed when a client
-# goes, and a server killed mid-run. Exit status: the number of failures.
+# under LD_PRELOAD compared with a native run, fork with pages remote (the
+# documented SIGBUS in the child), the refusals (max clients, out of space,
+# nothing listening, no route), space freed when a client goes, and a
+# server killed mid-run. Exit status: the number of failures.
 A=${RDMA_GUEST_ADDR:?}
 S=/opt/shunt
 T=/opt/shunt/tests
@@ -73,6 +74,19 @@ if SHUNT_FAR=required SHUNT_FAR_SERVER=$U SHUNT_LOCAL_MEM=1M SHUNT_STATS=json:/t
 else
 	bad "sort over rdma:// failed"
 	show /tmp/sort.err
+fi
+
+# 3b. fork with pages on the server: over rdma:// the child cannot copy
+#     them (README: the queue pair and pinned pages are the parent's), so it
+#     must stop with SIGBUS and a message, and the parent go on intact.
+SHUNT_FAR_SERVER=$U SHUNT_LOCAL_MEM=1M LD_PRELOAD=$S/libshunt.so timeout 120 $T/far_fork_check 8 >/tmp/fork.out 2>&1
+rc=$?
+if [ $rc -eq 3 ] && grep -q "child killed by signal 7" /tmp/fork.out && grep -q "fork child could not copy" /tmp/fork.out &&
+	grep -q "parent ok" /tmp/fork.out; then
+	ok "fork with pages remote: the child stops with SIGBUS and a message, the parent is intact"
+else
+	bad "fork over rdma://: exit $rc"
+	show /tmp/fork.out
 fi
 
 # 4. Refusals name their cause.
