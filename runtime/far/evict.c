@@ -53,9 +53,17 @@ int far_remote_addr(uint64_t pg, int alloc, uint64_t *raddr)
 	return 0;
 }
 
+static uint32_t fatal_told; /* the first caller's message is out */
+
 void far_fatal_server(int err, uint32_t tid)
 {
-	if (exchange_acq_rel(&far.server_dead, 1) == 0) {
+	if (exchange_acq_rel(&far.server_dead, 1) != 0) {
+		/* Another thread is telling why: the signal must not end the
+		 * process before its message is out (bounded: 1 s). */
+		struct timespec ts = { 0, 1000000 };
+		for (int i = 0; i < 1000 && !load_acquire(&fatal_told); i++)
+			sys_call(SYS_nanosleep, &ts, 0, 0, 0, 0, 0);
+	} else {
 		if (err == -ENOSPC)
 			log_error("far memory: shunt-memd at %s has no space left for written-back pages (%lu MiB free)",
 				  far.url, (unsigned long)(far.xp->limits.free >> 20));
@@ -63,6 +71,7 @@ void far_fatal_server(int err, uint32_t tid)
 			log_error("far memory: shunt-memd at %s cannot be used any more (error %d): pages that live there "
 				  "are lost; stopping with SIGBUS",
 				  far.url, err);
+		store_release(&fatal_told, 1);
 	}
 	if (err == -ENOSPC)
 		return;
