@@ -58,7 +58,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # Under TSan, Criterion cannot set up its shared arena for the jump-switch
 # tests (they map executable memfds and register rseq); those run in the
 # plain and ASan builds, and their runtime was checked under TSan by hand.
-TSAN_UNIT_EXCLUDE := test_jswitch test_jswitch_fork test_jswitch_stress
+TSAN_UNIT_EXCLUDE := test_jswitch test_jswitch_fork test_jswitch_stress test_jswitch_var
 TSAN_UNIT_BINS := $(filter-out $(TSAN_UNIT_EXCLUDE:%=$(BUILD_ROOT)/tsan/tests/%),$(UNIT_BINS:$(BUILD)/%=$(BUILD_ROOT)/tsan/%))
 HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/%)

@@ -31,7 +31,7 @@
 
 #define SHUNT_JSW_MAX_TARGETS 4  /* compare-and-jump entries per slot */
 #define SHUNT_JSW_LEARN_SLOTS 8  /* distinct targets a profile can hold */
-#define SHUNT_JSW_MAX_SITES 128  /* sites one process can have */
+#define SHUNT_JSW_MAX_SITES 256  /* sites one process can have */
 #define SHUNT_JSW_SLOT_SIZE 512
 
 /* The kernel's struct rseq_cs (linux/rseq.h), kept here so that users of
@@ -56,7 +56,8 @@ struct shunt_jsw_learn {
 struct shunt_jsw_site {
 	const char *name;
 	void *slot;             /* the slot's address (the call site calls it) */
-	uint32_t argloc;        /* target's location: 0-5 argument register, 6 stack */
+	uint32_t argloc;        /* target's location: 0-5 argument register, 6 stack,
+				   SHUNT_JSW_ARG_VAR the variable at target_var */
 	uint32_t idx;           /* position in the section, set at start-up */
 	struct shunt_jsw_rseq_cs cs;   /* covers the selector and both copies; abort -> slot */
 	struct shunt_jsw_learn learn[SHUNT_JSW_LEARN_SLOTS];
@@ -64,7 +65,10 @@ struct shunt_jsw_site {
 	uintptr_t targets[SHUNT_JSW_MAX_TARGETS]; /* installed chain, for readers */
 	uint32_t ntargets;
 	uint32_t mode;                 /* enum jsw_site_mode, for readers */
+	void *const *target_var;       /* SHUNT_JSW_ARG_VAR: where the target is */
+	void *cold;                    /* SHUNT_JSW_ARG_VAR: the site's cold entry */
 } __attribute__((aligned(64)));
+#define SHUNT_JSW_ARG_VAR 7
 _Static_assert(sizeof(struct shunt_jsw_site) % 64 == 0, "sites are an array in their section");
 
 /* ---- the call-site macros ---- */
@@ -135,6 +139,66 @@ _Static_assert(sizeof(struct shunt_jsw_site) % 64 == 0, "sites are an array in t
 			       "target type differs from the site's");                            \
 		SHUNT_JSW_SLOTSYM(site)(__VA_ARGS__ __VA_OPT__(, )(uintptr_t)(fn));              \
 	})
+
+/* ---- variable sites ----
+ * A site whose target is not an argument but a function-pointer variable
+ * the slot reads itself: for a target resolved once and then fixed, such as
+ * dlsym(RTLD_NEXT, "read"). The slot has exactly the target's type, so any
+ * signature works (variadic, stack arguments, vector arguments), and the call
+ * site marshals nothing extra:
+ *
+ *   SHUNT_JSW_VAR_SITE_DECLARE(real_read, __typeof__(read));   (a header)
+ *   SHUNT_JSW_VAR_SITE_DEFINE(real_read, __typeof__(read));    (one .c file)
+ *   SHUNT_JSW_VAR(real_read) = dlsym(RTLD_NEXT, "read");        (before the first call)
+ *   n = SHUNT_JSW_VAR_CALL(real_read)(fd, buf, len);
+ *
+ * The cold entry (before start-up, SHUNT_JSW=off) loads the variable into r11
+ * and takes the retpoline; chains compare the variable with their targets.
+ * Symbols are global and hidden, so a site is one per image, named once. */
+#define SHUNT_JSW_VARSYM(site) shunt_jsw_var_##site
+#define SHUNT_JSW_VCOLDSYM(site) shunt_jsw_vcold_##site
+
+#define SHUNT_JSW_VAR_SITE_DECLARE(site, fntype)                                               \
+	extern fntype SHUNT_JSW_SLOTSYM(site) __asm__(SHUNT_JSW_STR(SHUNT_JSW_SLOTSYM(site)))     \
+		__attribute__((visibility("hidden")));                                            \
+	extern fntype *SHUNT_JSW_VARSYM(site) __asm__(SHUNT_JSW_STR(SHUNT_JSW_VARSYM(site)))     \
+		__attribute__((visibility("hidden")))
+
+#define SHUNT_JSW_VAR_SITE_DEFINE(site, fntype)                                                \
+	SHUNT_JSW_VAR_SITE_DECLARE(site, fntype);                                                 \
+	fntype *SHUNT_JSW_VARSYM(site) __attribute__((used));                                     \
+	__asm__(".pushsection shunt_jsw_slots,\"ax\",@progbits\n\t"                              \
+		".balign " SHUNT_JSW_STR(SHUNT_JSW_SLOT_SIZE) "\n\t"                                \
+		".globl " SHUNT_JSW_STR(SHUNT_JSW_SLOTSYM(site)) "\n\t"                              \
+		".hidden " SHUNT_JSW_STR(SHUNT_JSW_SLOTSYM(site)) "\n\t"                             \
+		".type " SHUNT_JSW_STR(SHUNT_JSW_SLOTSYM(site)) ",@function\n"                       \
+		SHUNT_JSW_STR(SHUNT_JSW_SLOTSYM(site)) ":\n\t"                                     \
+		"jmp " SHUNT_JSW_STR(SHUNT_JSW_VCOLDSYM(site)) "\n\t"                               \
+		".fill " SHUNT_JSW_STR(SHUNT_JSW_SLOT_SIZE) " - 5, 1, 0xcc\n\t"                    \
+		".size " SHUNT_JSW_STR(SHUNT_JSW_SLOTSYM(site)) ", " SHUNT_JSW_STR(SHUNT_JSW_SLOT_SIZE) "\n\t" \
+		".popsection\n\t"                                                                  \
+		".pushsection .text\n\t"                                                           \
+		".balign 16\n\t"                                                                   \
+		".type " SHUNT_JSW_STR(SHUNT_JSW_VCOLDSYM(site)) ",@function\n"                      \
+		SHUNT_JSW_STR(SHUNT_JSW_VCOLDSYM(site)) ":\n\t"                                    \
+		"mov " SHUNT_JSW_STR(SHUNT_JSW_VARSYM(site)) "(%rip), %r11\n\t"                     \
+		"jmp shunt_jsw_thunk_r11\n\t"                                                     \
+		".size " SHUNT_JSW_STR(SHUNT_JSW_VCOLDSYM(site)) ", .-" SHUNT_JSW_STR(SHUNT_JSW_VCOLDSYM(site)) "\n\t" \
+		".popsection");                                                                   \
+	extern char SHUNT_JSW_VCOLDSYM(site)[] __asm__(SHUNT_JSW_STR(SHUNT_JSW_VCOLDSYM(site)))  \
+		__attribute__((visibility("hidden")));                                            \
+	static struct shunt_jsw_site shunt_jsw_site_##site                                         \
+		__attribute__((section("shunt_jsw_sites"), used)) = {                                 \
+			.name = #site,                                                                \
+			.slot = (void *)SHUNT_JSW_SLOTSYM(site),                                      \
+			.argloc = SHUNT_JSW_ARG_VAR,                                                  \
+			.target_var = (void *const *)&SHUNT_JSW_VARSYM(site),                        \
+			.cold = SHUNT_JSW_VCOLDSYM(site),                                             \
+	}
+
+/* The variable (an lvalue of type fntype *), and the function to call. */
+#define SHUNT_JSW_VAR(site) SHUNT_JSW_VARSYM(site)
+#define SHUNT_JSW_VAR_CALL(site) SHUNT_JSW_SLOTSYM(site)
 
 /* The descriptor, for stats and tests. */
 #define SHUNT_JSW_SITE_DESC(site) (&shunt_jsw_site_##site)

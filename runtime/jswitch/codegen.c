@@ -2,7 +2,8 @@
  * (jsw_slot_rw), computing displacements from the executable addresses.
  * Registers: generated code may clobber r10, r11 and the flags only (neither
  * carries an argument in the SysV ABI); the target arrives as the trailing
- * argument at s->argloc.
+ * argument at s->argloc, or sits in the site's variable (SHUNT_JSW_ARG_VAR,
+ * read rip-relative: slots and variables are in the same image).
  *
  * Slot (512 bytes, at a fixed address the call site calls directly):
  *     0  lea  r11, [rip + s->cs]     ; rseq: this thread may enter a copy
@@ -13,6 +14,7 @@
  *   496  .long RSEQ_SIG
  *   500  jmp  slot                   ; abort handler: dispatch again
  * A copy, for each target T:  lea r11,[rip+T]; cmp ARG,r11; jne 1f; [COUNT]; jmp T; 1:
+ *   (a variable site's copy first loads ARG: mov r10,[rip+var])
  *   then the fallback:        COUNT; mov r11,ARG; jmp thunk_r11
  *                        or   COUNT; lea r11,[rip+site]; mov r10,ARG; jmp learn_stub
  * Steady state runs copy A by falling through the selector: one taken
@@ -59,26 +61,43 @@ static void jmp(struct emit *e, uintptr_t to)
 	b1(e, 0xe9); rel32(e, to, 0);
 }
 
-/* cmp ARG, r11 */
-static void cmp_arg_r11(struct emit *e, unsigned loc)
+/* Where a chain finds the target: an argument register, the stack (-1), or
+ * for a variable site r10, which the copy loads from the variable first. */
+static int target_reg(const struct shunt_jsw_site *s)
 {
-	if (loc >= 6) { /* cmp [rsp+8], r11 */
+	if (s->argloc == SHUNT_JSW_ARG_VAR)
+		return 10;
+	return s->argloc < 6 ? (int)argreg[s->argloc] : -1;
+}
+
+/* mov r10, [rip + var]: a variable site's copy starts with it. */
+static void load_var_r10(struct emit *e, const struct shunt_jsw_site *s)
+{
+	b1(e, 0x4c); b1(e, 0x8b); b1(e, 0x15); rel32(e, (uintptr_t)s->target_var, 0);
+}
+
+/* cmp ARG, r11 */
+static void cmp_arg_r11(struct emit *e, const struct shunt_jsw_site *s)
+{
+	int r = target_reg(s);
+	if (r < 0) { /* cmp [rsp+8], r11 */
 		b1(e, 0x4c); b1(e, 0x39); b1(e, 0x5c); b1(e, 0x24); b1(e, 0x08);
 		return;
 	}
-	unsigned r = argreg[loc];
-	b1(e, 0x4c | (r >> 3)); b1(e, 0x39); b1(e, 0xd8 | (r & 7));
+	b1(e, 0x4c | ((unsigned)r >> 3)); b1(e, 0x39); b1(e, 0xd8 | ((unsigned)r & 7));
 }
 
 /* mov DST, ARG for DST = r10 (2) or r11 (3) */
-static void mov_rx_arg(struct emit *e, unsigned dst, unsigned loc)
+static void mov_rx_arg(struct emit *e, unsigned dst, const struct shunt_jsw_site *s)
 {
-	if (loc >= 6) { /* mov dst, [rsp+8] */
+	int r = target_reg(s);
+	if (r < 0) { /* mov dst, [rsp+8] */
 		b1(e, 0x4c); b1(e, 0x8b); b1(e, 0x44 | (dst << 3)); b1(e, 0x24); b1(e, 0x08);
 		return;
 	}
-	unsigned r = argreg[loc];
-	b1(e, 0x49 | ((r >> 3) << 2)); b1(e, 0x89); b1(e, 0xc0 | ((r & 7) << 3) | dst);
+	if ((unsigned)r == 8 + dst)
+		return; /* already there */
+	b1(e, 0x49 | (((unsigned)r >> 3) << 2)); b1(e, 0x89); b1(e, 0xc0 | (((unsigned)r & 7) << 3) | dst);
 }
 
 /* inc the counter k of site idx in this CPU's block; clobbers r11, flags. */
@@ -107,6 +126,8 @@ uintptr_t jsw_cold_entry(const struct shunt_jsw_site *s)
 		shunt_jsw_cold_arg0, shunt_jsw_cold_arg1, shunt_jsw_cold_arg2, shunt_jsw_cold_arg3,
 		shunt_jsw_cold_arg4, shunt_jsw_cold_arg5, shunt_jsw_cold_arg6,
 	};
+	if (s->argloc == SHUNT_JSW_ARG_VAR)
+		return (uintptr_t)s->cold;
 	return (uintptr_t)cold[s->argloc <= 6 ? s->argloc : 6];
 }
 
@@ -181,14 +202,16 @@ int jsw_emit_copy(struct shunt_jsw_site *s, int which, const struct jsw_chain_sp
 	unsigned char buf[JSW_COPY_SIZE + 64];
 	uintptr_t at = (uintptr_t)s->slot + (which == JSW_COPY_A ? JSW_SLOT_A : JSW_SLOT_B);
 	struct emit e = { buf, at, 0 };
-	unsigned loc = s->argloc, idx = s->idx;
+	unsigned idx = s->idx;
 	memset(buf, 0xcc, sizeof(buf));
 	if (spec->n > SHUNT_JSW_MAX_TARGETS)
 		return -E2BIG;
+	if (s->argloc == SHUNT_JSW_ARG_VAR)
+		load_var_r10(&e, s);
 	for (unsigned i = 0; i < spec->n; i++) {
 		uintptr_t t = spec->targets[i];
 		lea_r11_rip(&e, t);
-		cmp_arg_r11(&e, loc);
+		cmp_arg_r11(&e, s);
 		b1(&e, 0x75); /* jne rel8 over the hit path */
 		size_t rel = e.len;
 		b1(&e, 0);
@@ -200,15 +223,15 @@ int jsw_emit_copy(struct shunt_jsw_site *s, int which, const struct jsw_chain_sp
 	if (spec->learn) {
 		count(&e, idx, JSW_CTR_LEARN);
 		lea_r11_rip(&e, (uintptr_t)s);
-		mov_rx_arg(&e, 2, loc);
+		mov_rx_arg(&e, 2, s);
 		jmp(&e, (uintptr_t)shunt_jsw_learn_stub);
 	} else {
 		count(&e, idx, JSW_CTR_FALLBACK);
-		mov_rx_arg(&e, 3, loc);
+		mov_rx_arg(&e, 3, s);
 		jmp(&e, (uintptr_t)shunt_jsw_thunk_r11);
 	}
 	if (e.len > JSW_COPY_SIZE)
-		return -E2BIG; /* cannot happen: 4 * 47 + 45 <= 236 */
+		return -E2BIG; /* cannot happen: at most 4 * 46 + 44 bytes (stack target) */
 	memcpy(jsw_slot_rw(at), buf, JSW_COPY_SIZE);
 	return (int)e.len;
 }

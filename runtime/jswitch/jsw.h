@@ -62,7 +62,7 @@ int jsw_sync_rseq(void);
 #define JSW_CTR_PER_SITE 8            /* [0..3] chain hits, then: */
 #define JSW_CTR_FALLBACK 4            /* calls that took the retpoline */
 #define JSW_CTR_LEARN 5               /* calls that went through the learning stub */
-#define JSW_CPU_SHIFT 13              /* 8 KiB of counters per CPU */
+#define JSW_CPU_SHIFT 14              /* 16 KiB of counters per CPU */
 _Static_assert(SHUNT_JSW_MAX_SITES * JSW_CTR_PER_SITE * 8 == (1 << JSW_CPU_SHIFT), "per-CPU block");
 extern uint64_t *jsw_percpu_base;     /* slot chains load it rip-relative */
 int jsw_counters_init(void);
@@ -170,6 +170,9 @@ void jsw_state_account(unsigned idx, uint64_t d[JSW_CTR_PER_SITE]);
 /* Install a new chain (or the cold entry with spec NULL); 0 or -errno.
  * The site may run copy B until jsw_state_settle(). */
 int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_chain_spec *spec);
+/* Start-up: every site cold and quiet goes to the same chain with one
+ * serialisation for all (not counted as patches); -EBUSY if one is not. */
+int jsw_state_install_fresh(enum jsw_site_mode mode, const struct jsw_chain_spec *spec);
 /* Move every site back onto copy A and leave copy B unreachable. */
 void jsw_state_settle(void);
 void jsw_state_reset_all(void);
@@ -190,6 +193,12 @@ void jsw_start_from_config(void);
  * Tests use it; 0 or -errno (on failure every site is left cold). */
 int jsw_start(enum jsw_mode mode, unsigned period_ms);
 void jsw_stop(void);
+/* Registers the fork handlers (once). Child handlers run in registration
+ * order, and until ours has remapped the slots a child runs the parent's,
+ * which the parent's worker may be rewriting: an image whose other fork
+ * handlers call through sites (far memory's transport) calls this before
+ * registering them (preload/init.c). */
+void jsw_register_fork(void);
 /* Called by the worker once running: registers the fork handler that
  * restarts it in a child (after the allocator's own handlers). */
 void jsw_register_restart(void);

@@ -37,14 +37,33 @@ static uint64_t learned(const struct shunt_jsw_site *s, unsigned i, uintptr_t *t
 	return *t ? load_relaxed(&s->learn[i].count) : 0;
 }
 
+/* A site no call reached (most of the interposers' forwards in a given
+ * program): left out of the lists, only counted. */
+static int idle(unsigned i)
+{
+	const struct shunt_jsw_site *s = &__start_shunt_jsw_sites[i];
+	const struct jsw_state *st = &jsw_states[i];
+	if (st->calls || st->patches || load_relaxed(&s->learn_overflow))
+		return 0;
+	for (unsigned k = 0; k < SHUNT_JSW_LEARN_SLOTS; k++)
+		if (load_acquire(&s->learn[k].target))
+			return 0;
+	return 1;
+}
+
 /* Counted calls: every fallback, and the direct hits made while the chain
  * counted them (while profiling, and one pass in jsw_tune.sample_every once
  * steady: policy.c). Sampled, so a lower bound on the calls made. */
 static void report_text(int fd)
 {
+	unsigned nidle = 0;
 	for (unsigned i = 0; i < nsites_used(); i++) {
 		const struct shunt_jsw_site *s = &__start_shunt_jsw_sites[i];
 		const struct jsw_state *st = &jsw_states[i];
+		if (idle(i)) {
+			nidle++;
+			continue;
+		}
 		/* log.h's formatter: no field widths. */
 		stats_printf(fd, "  jsw site %s: %s, counted calls %llu, fallbacks %llu, patches %llu, samples %llu\n",
 			     s->name, mode_names[st->mode], (unsigned long long)st->calls,
@@ -65,17 +84,24 @@ static void report_text(int fd)
 			stats_printf(fd, "    learned %s+0x%lx: %llu\n", name, (unsigned long)off, (unsigned long long)c);
 		}
 	}
+	if (nidle)
+		stats_printf(fd, "  jsw sites no call reached: %u (not listed)\n", nidle);
 }
 
 static void report_json(int fd)
 {
+	unsigned nidle = 0, listed = 0;
 	stats_printf(fd, ",\n  \"jsw_site_list\": [");
 	for (unsigned i = 0; i < nsites_used(); i++) {
 		const struct shunt_jsw_site *s = &__start_shunt_jsw_sites[i];
 		const struct jsw_state *st = &jsw_states[i];
+		if (idle(i)) {
+			nidle++;
+			continue;
+		}
 		stats_printf(fd, "%s\n    {\"name\": \"%s\", \"mode\": \"%s\", \"calls\": %llu, \"fallbacks\": %llu, "
 			     "\"patches\": %llu, \"samples\": %llu, \"hits_counted_one_pass_in\": %u, \"direct_hits\": [",
-			     i ? "," : "", s->name, mode_names[st->mode], (unsigned long long)st->calls,
+			     listed++ ? "," : "", s->name, mode_names[st->mode], (unsigned long long)st->calls,
 			     (unsigned long long)st->fallbacks, (unsigned long long)st->patches,
 			     (unsigned long long)st->samples, jsw_tune.sample_every);
 		for (unsigned k = 0; k < 8 && st->tstat[k].target; k++) {
@@ -98,7 +124,7 @@ static void report_json(int fd)
 		}
 		stats_printf(fd, "]}");
 	}
-	stats_printf(fd, "\n  ]");
+	stats_printf(fd, "\n  ],\n  \"jsw_idle_sites\": %u", nidle);
 }
 
 void jsw_report_register(void)

@@ -90,6 +90,15 @@ static void at_exit_account(void)
 	jsw_unlock();
 }
 
+void jsw_register_fork(void)
+{
+	static int done;
+	if (!done) {
+		done = 1;
+		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	}
+}
+
 static void register_once(void)
 {
 	unsigned n = jsw_nsites();
@@ -104,7 +113,7 @@ static void register_once(void)
 	if (n > SHUNT_JSW_MAX_SITES)
 		log_warn("jump switches: %u sites, only the first %u are patched", n, SHUNT_JSW_MAX_SITES);
 	STAT_ADD(jsw_sites, n);
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	jsw_register_fork();
 	shunt_at_exit(at_exit_account);
 	jsw_report_register();
 }
@@ -154,15 +163,25 @@ static int start_locked(enum jsw_mode mode)
 		return r;
 	}
 	/* Back to a clean profile: cold first, so no chain counts into the
-	 * counters being cleared, then the mode's first chain. */
+	 * counters being cleared, then the mode's first chain. A process
+	 * starting up has every site cold and quiet already, and takes the
+	 * batched path (one serialisation instead of two barriers a site). */
+	struct jsw_chain_spec learn_all = { .n = 0, .learn = 1 };
+	enum jsw_site_mode first = mode == JSW_LEARN ? JSW_SITE_LEARN : JSW_SITE_PROFILE;
+	int fresh = 1;
 	for (unsigned i = 0; i < n; i++)
-		jsw_state_install(i, JSW_SITE_COLD, NULL);
-	jsw_state_settle();
+		fresh &= jsw_states[i].active == JSW_COPY_COLD && jsw_states[i].quiet;
+	if (!fresh) {
+		for (unsigned i = 0; i < n; i++)
+			jsw_state_install(i, JSW_SITE_COLD, NULL);
+		jsw_state_settle();
+	}
 	jsw_counters_reset();
 	jsw_state_reset_all();
-	struct jsw_chain_spec learn_all = { .n = 0, .learn = 1 };
+	if (jsw_state_install_fresh(first, &learn_all) == 0)
+		return 0;
 	for (unsigned i = 0; i < n; i++) {
-		r = jsw_state_install(i, mode == JSW_LEARN ? JSW_SITE_LEARN : JSW_SITE_PROFILE, &learn_all);
+		r = jsw_state_install(i, first, &learn_all);
 		if (r < 0)
 			return r;
 	}

@@ -118,7 +118,9 @@ int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_ch
 		 * cold and quiet), make every core drop what it fetched from it
 		 * before, then switch the selector to it. */
 		int to = st->active == JSW_COPY_A ? JSW_COPY_B : JSW_COPY_A;
-		jsw_emit_copy(s, to, spec);
+		int r = jsw_emit_copy(s, to, spec);
+		if (r < 0)
+			return r; /* nothing written: the selector stays where it was */
 		if (jsw_sync_cores() < 0)
 			return -EIO; /* unserialised: the selector stays where it was */
 		jsw_select(s, to);
@@ -146,6 +148,37 @@ int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_ch
 		store_relaxed(&s->targets[i], i < st->spec.n ? st->spec.targets[i] : 0);
 	store_relaxed(&s->ntargets, st->spec.n);
 	store_relaxed(&s->mode, (uint32_t)mode);
+	return 0;
+}
+
+int jsw_state_install_fresh(enum jsw_site_mode mode, const struct jsw_chain_spec *spec)
+{
+	unsigned n = nsites_used();
+	if (!jsw_sync.have_rseq)
+		return -ENOSYS;
+	for (unsigned i = 0; i < n; i++)
+		if (jsw_states[i].active != JSW_COPY_COLD || !jsw_states[i].quiet)
+			return -EBUSY;
+	/* Every copy A is unreachable (the selectors lead to the cold
+	 * entries, and no thread has been in a copy since the last barrier):
+	 * write them all, serialise once, then switch every selector. */
+	for (unsigned i = 0; i < n; i++) {
+		int r = jsw_emit_copy(&__start_shunt_jsw_sites[i], JSW_COPY_A, spec);
+		if (r < 0)
+			return r;
+	}
+	if (jsw_sync_cores() < 0)
+		return -EIO;
+	for (unsigned i = 0; i < n; i++) {
+		struct shunt_jsw_site *s = &__start_shunt_jsw_sites[i];
+		struct jsw_state *st = &jsw_states[i];
+		jsw_select(s, JSW_COPY_A);
+		st->active = JSW_COPY_A;
+		st->mode = mode;
+		st->spec = *spec;
+		store_relaxed(&s->ntargets, 0u);
+		store_relaxed(&s->mode, (uint32_t)mode);
+	}
 	return 0;
 }
 

@@ -39,10 +39,10 @@ JSW_COLD(5, "mov %r9, %r11")
 JSW_COLD(6, "mov 8(%rsp), %r11")
 
 /* Learning stub: entered by a jump from a slot's chain with r11 = site descriptor
- * and r10 = target. Saves the argument registers (sites take integer-class
- * arguments only, so no vector registers), records, then takes the
- * retpoline. Entry rsp is 8 mod 16; nine pushes make it 0 mod 16 for the
- * call. */
+ * and r10 = target. Saves every argument register, rax (a variadic call's
+ * vector count) and xmm0-7 (a variable site has the target's own signature,
+ * whatever it is), records, then takes the retpoline. Entry rsp is 8 mod 16;
+ * nine pushes make it 0 mod 16, for the aligned spills and the call. */
 __asm__(".text\n\t"
 	".globl shunt_jsw_learn_stub\n\t.hidden shunt_jsw_learn_stub\n\t"
 	".type shunt_jsw_learn_stub,@function\n\t.balign 16\n"
@@ -57,9 +57,19 @@ __asm__(".text\n\t"
 	"push %rax\n\t.cfi_adjust_cfa_offset 8\n\t"
 	"push %r10\n\t.cfi_adjust_cfa_offset 8\n\t"
 	"push %r11\n\t.cfi_adjust_cfa_offset 8\n\t"
+	"sub $128, %rsp\n\t.cfi_adjust_cfa_offset 128\n\t"
+	"movaps %xmm0, 0(%rsp)\n\tmovaps %xmm1, 16(%rsp)\n\t"
+	"movaps %xmm2, 32(%rsp)\n\tmovaps %xmm3, 48(%rsp)\n\t"
+	"movaps %xmm4, 64(%rsp)\n\tmovaps %xmm5, 80(%rsp)\n\t"
+	"movaps %xmm6, 96(%rsp)\n\tmovaps %xmm7, 112(%rsp)\n\t"
 	"mov %r11, %rdi\n\t"
 	"mov %r10, %rsi\n\t"
 	"call jsw_learn_record\n\t"
+	"movaps 0(%rsp), %xmm0\n\tmovaps 16(%rsp), %xmm1\n\t"
+	"movaps 32(%rsp), %xmm2\n\tmovaps 48(%rsp), %xmm3\n\t"
+	"movaps 64(%rsp), %xmm4\n\tmovaps 80(%rsp), %xmm5\n\t"
+	"movaps 96(%rsp), %xmm6\n\tmovaps 112(%rsp), %xmm7\n\t"
+	"add $128, %rsp\n\t.cfi_adjust_cfa_offset -128\n\t"
 	"pop %r11\n\t.cfi_adjust_cfa_offset -8\n\t"
 	"pop %r10\n\t.cfi_adjust_cfa_offset -8\n\t"
 	"pop %rax\n\t.cfi_adjust_cfa_offset -8\n\t"
