@@ -52,6 +52,9 @@ SHUNT_EXPORT long telldir(DIR *d) { return OURS_DIR(d) ? fsc_telldir(d) : REAL(t
 SHUNT_EXPORT void seekdir(DIR *d, long p) { OURS_DIR(d) ? fsc_seekdir(d, p) : REAL(seekdir)(d, p); }
 SHUNT_EXPORT int dirfd(DIR *d) { return OURS_DIR(d) ? fsc_dirfd(d) : REAL(dirfd)(d); }
 
+/* The program's filter, once per entry: a jump switch. */
+SHUNT_JSW_SITE(scandir_select, int, 1, const struct dirent *);
+
 /* glibc's scandir opens the directory internally: do it through ours. */
 SHUNT_EXPORT int scandir(const char *p, struct dirent ***out, int (*sel)(const struct dirent *),
 			 int (*cmp)(const struct dirent **, const struct dirent **))
@@ -71,7 +74,7 @@ SHUNT_EXPORT int scandir(const char *p, struct dirent ***out, int (*sel)(const s
 	size_t n = 0, cap = 0;
 	struct dirent64 *e;
 	while ((e = fsc_readdir(d))) {
-		if (sel && !sel((struct dirent *)e))
+		if (sel && !SHUNT_JSW_CALL(scandir_select, sel, (struct dirent *)e))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;

@@ -35,12 +35,12 @@ SHUNT_EXPORT int dup2(int o, int n)
 	return r;
 }
 
-static int fcntl_common(int fd, int cmd, long arg, int (*real)(int, int, ...))
+/* large: the caller was fcntl64, forwarded to fcntl64. */
+static int fcntl_common(int fd, int cmd, long arg, bool large)
 {
 	if (OURS(fd))
 		return (int)ret_errno(fsc_fcntl(fd, cmd, arg));
-	int r = real(fd, cmd, arg);
-	return r;
+	return large ? REAL(fcntl64)(fd, cmd, arg) : REAL(fcntl)(fd, cmd, arg);
 }
 
 SHUNT_EXPORT int fcntl(int fd, int cmd, ...)
@@ -49,7 +49,7 @@ SHUNT_EXPORT int fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	long arg = va_arg(ap, long);
 	va_end(ap);
-	return fcntl_common(fd, cmd, arg, REAL(fcntl));
+	return fcntl_common(fd, cmd, arg, false);
 }
 SHUNT_EXPORT int fcntl64(int fd, int cmd, ...)
 {
@@ -57,7 +57,7 @@ SHUNT_EXPORT int fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	long arg = va_arg(ap, long);
 	va_end(ap);
-	return fcntl_common(fd, cmd, arg, REAL(fcntl64));
+	return fcntl_common(fd, cmd, arg, true);
 }
 
 SHUNT_EXPORT int flock(int fd, int op) { return OURS(fd) ? (int)ret_errno(fsc_flock(fd, op)) : REAL(flock)(fd, op); }

@@ -19,13 +19,14 @@
 #define OURS(fd) fsc_fd_is_ours(fd)
 #define NEEDS_MODE(f) (((f) & O_CREAT) || ((f) & O_TMPFILE) == O_TMPFILE)
 
-static int open_common(int dirfd, const char *path, int flags, mode_t mode, int (*real)(int, const char *, int, ...))
+/* large: the caller was an ...64 entry point, forwarded to openat64. */
+static int open_common(int dirfd, const char *path, int flags, mode_t mode, bool large)
 {
 	char rel[PATH_MAX];
 	RESOLVE_OR_FAIL(dirfd, path, rel);
 	if (res_)
 		return (int)ret_errno(fsc_open(rel, flags, mode));
-	return real(dirfd, path, flags, mode);
+	return large ? REAL(openat64)(dirfd, path, flags, mode) : REAL(openat)(dirfd, path, flags, mode);
 }
 
 #define OPEN_MODE(flags, mode)                   \
@@ -37,16 +38,16 @@ static int open_common(int dirfd, const char *path, int flags, mode_t mode, int 
 		va_end(ap);                      \
 	}
 
-SHUNT_EXPORT int open(const char *p, int flags, ...) { OPEN_MODE(flags, mode); return open_common(AT_FDCWD, p, flags, mode, REAL(openat)); }
-SHUNT_EXPORT int open64(const char *p, int flags, ...) { OPEN_MODE(flags, mode); return open_common(AT_FDCWD, p, flags, mode, REAL(openat64)); }
-SHUNT_EXPORT int openat(int d, const char *p, int flags, ...) { OPEN_MODE(flags, mode); return open_common(d, p, flags, mode, REAL(openat)); }
-SHUNT_EXPORT int openat64(int d, const char *p, int flags, ...) { OPEN_MODE(flags, mode); return open_common(d, p, flags, mode, REAL(openat64)); }
-SHUNT_EXPORT int __open_2(const char *p, int flags) { return open_common(AT_FDCWD, p, flags, 0, REAL(openat)); }
-SHUNT_EXPORT int __open64_2(const char *p, int flags) { return open_common(AT_FDCWD, p, flags, 0, REAL(openat64)); }
-SHUNT_EXPORT int __openat_2(int d, const char *p, int flags) { return open_common(d, p, flags, 0, REAL(openat)); }
-SHUNT_EXPORT int __openat64_2(int d, const char *p, int flags) { return open_common(d, p, flags, 0, REAL(openat64)); }
-SHUNT_EXPORT int creat(const char *p, mode_t m) { return open_common(AT_FDCWD, p, O_WRONLY | O_CREAT | O_TRUNC, m, REAL(openat)); }
-SHUNT_EXPORT int creat64(const char *p, mode_t m) { return open_common(AT_FDCWD, p, O_WRONLY | O_CREAT | O_TRUNC, m, REAL(openat64)); }
+SHUNT_EXPORT int open(const char *p, int flags, ...) { OPEN_MODE(flags, mode); return open_common(AT_FDCWD, p, flags, mode, false); }
+SHUNT_EXPORT int open64(const char *p, int flags, ...) { OPEN_MODE(flags, mode); return open_common(AT_FDCWD, p, flags, mode, true); }
+SHUNT_EXPORT int openat(int d, const char *p, int flags, ...) { OPEN_MODE(flags, mode); return open_common(d, p, flags, mode, false); }
+SHUNT_EXPORT int openat64(int d, const char *p, int flags, ...) { OPEN_MODE(flags, mode); return open_common(d, p, flags, mode, true); }
+SHUNT_EXPORT int __open_2(const char *p, int flags) { return open_common(AT_FDCWD, p, flags, 0, false); }
+SHUNT_EXPORT int __open64_2(const char *p, int flags) { return open_common(AT_FDCWD, p, flags, 0, true); }
+SHUNT_EXPORT int __openat_2(int d, const char *p, int flags) { return open_common(d, p, flags, 0, false); }
+SHUNT_EXPORT int __openat64_2(int d, const char *p, int flags) { return open_common(d, p, flags, 0, true); }
+SHUNT_EXPORT int creat(const char *p, mode_t m) { return open_common(AT_FDCWD, p, O_WRONLY | O_CREAT | O_TRUNC, m, false); }
+SHUNT_EXPORT int creat64(const char *p, mode_t m) { return open_common(AT_FDCWD, p, O_WRONLY | O_CREAT | O_TRUNC, m, true); }
 
 /* ---- stat ---- */
 

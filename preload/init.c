@@ -7,9 +7,13 @@
 #include <unistd.h>
 #include "common/init.h"
 #include "common/crash.h"
+#include "jswitch/jsw.h"
 
 __attribute__((constructor(101))) static void shunt_preload_init(void)
 {
+	/* First: the jump switches' fork child handler must run before any
+	 * other that calls through a site (far memory's, the file client's). */
+	jsw_register_fork();
 	fsc_client_init();
 	shunt_at_exit(fsc_client_exit);
 	crash_init((const void *)shunt_preload_init);

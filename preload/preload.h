@@ -1,26 +1,16 @@
 /* What every interposer needs: the export attribute, the real libc function
- * (looked up once per call site), and the -errno -> errno conversion. An
- * interposer decides "ours or the kernel's" and forwards; nothing more. */
+ * (REAL(), real.h: a jump-switch site per function), and the -errno -> errno
+ * conversion. An interposer decides "ours or the kernel's" and forwards;
+ * nothing more. */
 #ifndef SHUNT_PRELOAD_H
 #define SHUNT_PRELOAD_H
 
 #include <dlfcn.h>
 #include <errno.h>
 #include "fsclient/fsclient.h"
+#include "real.h"
 
 #define SHUNT_EXPORT __attribute__((visibility("default")))
-
-/* The next definition of `name` after libshunt.so (libc's). */
-#define REAL(name)                                                            \
-	({                                                                    \
-		static __typeof__(&name) real_fn;                             \
-		__typeof__(&name) fn_ = __atomic_load_n(&real_fn, __ATOMIC_RELAXED); \
-		if (__builtin_expect(!fn_, 0)) {                              \
-			fn_ = (__typeof__(&name))dlsym(RTLD_NEXT, #name);     \
-			__atomic_store_n(&real_fn, fn_, __ATOMIC_RELAXED);    \
-		}                                                             \
-		fn_;                                                          \
-	})
 
 /* preload/mmap.c: an mmap that far memory must see (far/anon.h). */
 void *shunt_far_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off);
