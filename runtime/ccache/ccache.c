@@ -4,6 +4,7 @@
 #include "ccache/ccache.h"
 #include "common/atomics.h"
 #include "common/sys.h"
+#include "shunt/jswitch.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -296,6 +297,10 @@ static void balance_hot(struct ccache *c)
 /* One step on COLD's head: returns a freed element (owned by the caller, in
  * no queue) or CCACHE_NONE (the head went somewhere else, or COLD is empty:
  * *empty says which). */
+/* The owner's evict hook (far memory's write-back), once per evicted
+ * element: a jump switch, direct once learned. */
+SHUNT_JSW_SITE(ccache_evict, int, 3, void *, const void *, uint32_t);
+
 static uint32_t reclaim_step(struct ccache *c, int *empty)
 {
 	*empty = 0;
@@ -337,7 +342,7 @@ static uint32_t reclaim_step(struct ccache *c, int *empty)
 		}
 		return CCACHE_NONE;
 	}
-	if (c->p.evict && c->p.evict(c->p.ctx, key_of(c, i), i)) {
+	if (c->p.evict && SHUNT_JSW_CALL(ccache_evict, c->p.evict, c->p.ctx, key_of(c, i), i)) {
 		pthread_mutex_unlock(&e->lock);
 		fetch_add_relaxed(&c->n_evict_refused, 1);
 		q_push(&c->q[Q_COLD], i);

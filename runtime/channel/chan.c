@@ -5,10 +5,16 @@
 #include "../common/atomics.h"
 #include "../common/sys.h"
 #include "../common/stats.h"
+#include "shunt/jswitch.h"
 
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+
+/* The caller's callbacks (the file client's wake and liveness checks) are
+ * called through jump switches: a direct jump once learned. */
+SHUNT_JSW_SITE(chan_wake, void, 1, void *);
+SHUNT_JSW_SITE(chan_alive, bool, 1, void *);
 
 uint64_t chan_now_ns(void)
 {
@@ -62,7 +68,7 @@ static int wait_cq(struct chan_client *c, uint32_t seen, chan_alive_fn alive, vo
 		long r = sys_futex_wait(&ctl->cq_tail, seen, 20 * 1000 * 1000);
 		if (load_acquire(&ctl->cq_tail) != seen)
 			break;
-		if (r == -ETIMEDOUT && alive && !alive(arg)) {
+		if (r == -ETIMEDOUT && alive && !SHUNT_JSW_CALL(chan_alive, alive, arg)) {
 			store_relaxed(&ctl->client_sleeping, 0);
 			return -EIO;
 		}
@@ -108,7 +114,7 @@ int chan_client_submit(struct chan_client *c, struct shunt_sqe *sqe, chan_wake_f
 	/* Pairs with the server's fence after setting need_wakeup. */
 	fence_seq_cst();
 	if (load_relaxed(c->s_need_wakeup) && wake)
-		wake(arg);
+		SHUNT_JSW_CALL(chan_wake, wake, arg);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * Calls run inside interposed libc functions: no malloc, no stdio. */
 #include "internal.h"
 #include "common/config.h"
+#include "shunt/jswitch.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -18,6 +19,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* libc's posix_spawn (not our interposer, which would redirect fds), through
+ * a jump switch like every forward to libc. */
+SHUNT_JSW_VAR_SITE_DEFINE(fsc_real_spawn, __typeof__(posix_spawn));
 
 struct fsc_session {
 	int sock;
@@ -125,8 +130,8 @@ static int autostart(void)
 	char logenv[300];
 	log_format(logenv, sizeof(logenv), "SHUNT_LOG=%s", cfg.log.str);
 	char *envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", logenv, NULL };
-	int (*real_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
-			  char *const[], char *const[]) = dlsym(RTLD_NEXT, "posix_spawn");
+	if (!SHUNT_JSW_VAR(fsc_real_spawn))
+		SHUNT_JSW_VAR(fsc_real_spawn) = (__typeof__(&posix_spawn))dlsym(RTLD_NEXT, "posix_spawn");
 	pid_t pid;
 	log_info("starting embedded shuntd: %s --root %s --socket %s", bin, cfg.fs_root.str, fsc_socket_path());
 	/* The daemon outlives this program: it must not write into its
@@ -138,7 +143,7 @@ static int autostart(void)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	int r = real_spawn ? real_spawn(&pid, bin, &fa, NULL, argv, envp) : ENOSYS;
+	int r = SHUNT_JSW_VAR(fsc_real_spawn) ? SHUNT_JSW_VAR_CALL(fsc_real_spawn)(&pid, bin, &fa, NULL, argv, envp) : ENOSYS;
 	posix_spawn_file_actions_destroy(&fa);
 	if (r) {
 		log_error("cannot start %s: errno %d", bin, r);

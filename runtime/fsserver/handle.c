@@ -4,6 +4,7 @@
  * the family reaper. */
 #include "fsserver.h"
 #include "common/atomics.h"
+#include "shunt/jswitch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,12 +100,15 @@ struct fs_handle *fs_handle_get(struct fs_family *f, uint32_t id)
 	return h;
 }
 
+/* The backend's per-handle release hook: a jump switch (direct once learned). */
+SHUNT_JSW_SITE(fs_handle_release, void, 1, struct fs_handle *);
+
 void fs_handle_put(struct fs_handle *h)
 {
 	if (fetch_sub_acq_rel(&h->refs, 1) != 1)
 		return;
 	if (h->release)
-		h->release(h);
+		SHUNT_JSW_CALL(fs_handle_release, h->release, h);
 	if (!h->shared_fd && h->fd >= 0)
 		close(h->fd);
 	if (h->ino)

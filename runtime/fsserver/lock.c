@@ -4,6 +4,7 @@
  * Never blocks: F_SETLKW is tried once (-EAGAIN; the client retries). */
 #include "fsserver.h"
 #include "common/atomics.h"
+#include "shunt/jswitch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -173,13 +174,17 @@ out:
 	return r;
 }
 
+/* Which entries a release drops: a jump switch (three matchers, each
+ * called once per held lock on close and on client exit). */
+SHUNT_JSW_SITE(fs_lock_match, bool, 2, struct fs_lockent *, const void *);
+
 static void release_if(bool (*match)(struct fs_lockent *, const void *), const void *arg)
 {
 	struct fs_lockent *gone = NULL;
 	pthread_mutex_lock(&locks_lock);
 	for (struct fs_lockent **pp = &locks; *pp;) {
 		struct fs_lockent *e = *pp;
-		if (match(e, arg)) {
+		if (SHUNT_JSW_CALL(fs_lock_match, match, e, arg)) {
 			nentries--;
 			*pp = e->next;
 			e->next = gone;

@@ -3,11 +3,25 @@
  * Never calls malloc. */
 #include "transport/transport.h"
 #include "common/log.h"
+#include "shunt/jswitch.h"
 
 #include <errno.h>
 #include <string.h>
 
 static const struct xport_ops *const xport_impls[] = { &xport_tcp_ops, &xport_rdma_ops };
+
+/* Every call into an implementation goes through a jump switch: a direct
+ * jump to the one transport a process uses once learned, never a bare
+ * retpoline per page fault. */
+SHUNT_JSW_SITE(xport_connect_op, int, 4, const char *, struct xport **, char *, size_t);
+SHUNT_JSW_SITE(xport_reg_buf_op, int, 3, struct xport *, void *, size_t);
+SHUNT_JSW_SITE(xport_alloc_op, int, 3, struct xport *, uint64_t, uint64_t *);
+SHUNT_JSW_SITE(xport_free_op, int, 3, struct xport *, uint64_t, uint64_t);
+SHUNT_JSW_SITE(xport_read_op, int, 3, struct xport *, const struct xport_io *, unsigned);
+SHUNT_JSW_SITE(xport_write_op, int, 3, struct xport *, const struct xport_io *, unsigned);
+SHUNT_JSW_SITE(xport_info_op, int, 2, struct xport *, struct xport_info *);
+SHUNT_JSW_SITE(xport_close_op, void, 1, struct xport *);
+SHUNT_JSW_SITE(xport_fork_op, void, 2, struct xport *, int);
 
 int xport_connect(const char *url, struct xport **out, char *err, size_t errlen)
 {
@@ -19,22 +33,27 @@ int xport_connect(const char *url, struct xport **out, char *err, size_t errlen)
 	size_t n = (size_t)(sep - url);
 	for (size_t i = 0; i < sizeof(xport_impls) / sizeof(xport_impls[0]); i++)
 		if (strlen(xport_impls[i]->scheme) == n && !memcmp(xport_impls[i]->scheme, url, n))
-			return xport_impls[i]->connect(sep + 3, out, err, errlen);
+			return SHUNT_JSW_CALL(xport_connect_op, xport_impls[i]->connect, sep + 3, out, err, errlen);
 	log_format(err, errlen, "far-memory server '%s': this build has no transport for that scheme", url);
 	return -EPROTONOSUPPORT;
 }
 
-int xport_reg_buf(struct xport *x, void *buf, size_t len) { return x->ops->reg_buf(x, buf, len); }
-int xport_alloc(struct xport *x, uint64_t len, uint64_t *raddr) { return x->ops->alloc(x, len, raddr); }
-int xport_free(struct xport *x, uint64_t raddr, uint64_t len) { return x->ops->free(x, raddr, len); }
-int xport_info(struct xport *x, struct xport_info *out) { return x->ops->info(x, out); }
-void xport_close(struct xport *x) { x->ops->close(x); }
-void xport_fork(struct xport *x, int phase) { x->ops->fork(x, phase); }
+int xport_reg_buf(struct xport *x, void *buf, size_t len) { return SHUNT_JSW_CALL(xport_reg_buf_op, x->ops->reg_buf, x, buf, len); }
+int xport_alloc(struct xport *x, uint64_t len, uint64_t *raddr) { return SHUNT_JSW_CALL(xport_alloc_op, x->ops->alloc, x, len, raddr); }
+int xport_free(struct xport *x, uint64_t raddr, uint64_t len) { return SHUNT_JSW_CALL(xport_free_op, x->ops->free, x, raddr, len); }
+int xport_info(struct xport *x, struct xport_info *out) { return SHUNT_JSW_CALL(xport_info_op, x->ops->info, x, out); }
+void xport_close(struct xport *x) { SHUNT_JSW_CALL(xport_close_op, x->ops->close, x); }
+void xport_fork(struct xport *x, int phase) { SHUNT_JSW_CALL(xport_fork_op, x->ops->fork, x, phase); }
+
+static int batch_op(struct xport *x, const struct xport_io *io, unsigned n, int write)
+{
+	return write ? SHUNT_JSW_CALL(xport_write_op, x->ops->write, x, io, n)
+		     : SHUNT_JSW_CALL(xport_read_op, x->ops->read, x, io, n);
+}
 
 /* Cut io[] into batches of at most max_segs entries and max_payload bytes;
  * one entry larger than max_payload is cut into pieces too. */
-static int split(struct xport *x, const struct xport_io *io, unsigned n,
-		 int (*op)(struct xport *, const struct xport_io *, unsigned))
+static int split(struct xport *x, const struct xport_io *io, unsigned n, int write)
 {
 	enum { CHUNK = 64 };
 	struct xport_io batch[CHUNK];
@@ -50,7 +69,7 @@ static int split(struct xport *x, const struct xport_io *io, unsigned n,
 		while (left) {
 			uint32_t piece = left < max_payload ? left : max_payload;
 			if (nb == max_segs || bytes + piece > max_payload) {
-				int r = op(x, batch, nb);
+				int r = batch_op(x, batch, nb, write);
 				if (r)
 					return r;
 				nb = 0;
@@ -63,8 +82,8 @@ static int split(struct xport *x, const struct xport_io *io, unsigned n,
 			left -= piece;
 		}
 	}
-	return nb ? op(x, batch, nb) : 0;
+	return nb ? batch_op(x, batch, nb, write) : 0;
 }
 
-int xport_read(struct xport *x, const struct xport_io *io, unsigned n) { return split(x, io, n, x->ops->read); }
-int xport_write(struct xport *x, const struct xport_io *io, unsigned n) { return split(x, io, n, x->ops->write); }
+int xport_read(struct xport *x, const struct xport_io *io, unsigned n) { return split(x, io, n, 0); }
+int xport_write(struct xport *x, const struct xport_io *io, unsigned n) { return split(x, io, n, 1); }
