@@ -12,8 +12,10 @@
 __attribute__((constructor(101))) static void shunt_preload_init(void)
 {
 	/* First: the jump switches' fork child handler must run before any
-	 * other that calls through a site (far memory's, the file client's). */
+	 * other that calls through a site (far memory's, the file client's);
+	 * and they start only once the program uses shunt (jsw_wanted). */
 	jsw_register_fork();
+	jsw_defer_until_wanted();
 	fsc_client_init();
 	shunt_at_exit(fsc_client_exit);
 	crash_init((const void *)shunt_preload_init);

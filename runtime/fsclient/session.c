@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "common/config.h"
 #include "shunt/jswitch.h"
+#include "jswitch/jsw.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -342,6 +343,7 @@ struct fsc_thread_chan *fsc_chan_get(int *err)
 			*err = cfg.fs_fallback.num == 0 && r == -ENOTCONN ? -ENOTCONN : r;
 			return NULL;
 		}
+		jsw_wanted(); /* shunt is in use: its jump switches start learning */
 		gen = sess.gen;
 	}
 	struct fsc_thread_chan *tc = &tls_chan;

@@ -53,7 +53,7 @@ int jsw_area_init(void)
 	long fd = memfd_exec();
 	if (fd < 0)
 		return (int)fd;
-	long r = sys_ftruncate((int)fd, (off_t)jsw_area.slots_len);
+	long r = sys_ftruncate_internal((int)fd, (long)jsw_area.slots_len);
 	if (r < 0)
 		goto out_close;
 	void *rw = sys_mmap(NULL, jsw_area.slots_len, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
@@ -151,7 +151,7 @@ static int area_fork_child(void)
 	long fd = memfd_exec();
 	if (fd < 0)
 		return (int)fd;
-	long r = sys_ftruncate((int)fd, (off_t)len);
+	long r = sys_ftruncate_internal((int)fd, (long)len);
 	if (r < 0)
 		goto out_close;
 	void *tmp = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);

@@ -13,7 +13,8 @@
  *   260  copy B (236 bytes)          ;   critical section of this slot
  *   496  .long RSEQ_SIG
  *   500  jmp  slot                   ; abort handler: dispatch again
- * A copy, for each target T:  lea r11,[rip+T]; cmp ARG,r11; jne 1f; [COUNT]; jmp T; 1:
+ * A copy, for each target T:  lea r11,[rip+T]; cmp ARG,r11; je T               (lean)
+ *                         or  lea r11,[rip+T]; cmp ARG,r11; jne 1f; COUNT; jmp T; 1:
  *   (a variable site's copy first loads ARG: mov r10,[rip+var])
  *   then the fallback:        COUNT; mov r11,ARG; jmp thunk_r11
  *                        or   COUNT; lea r11,[rip+site]; mov r10,ARG; jmp learn_stub
@@ -212,6 +213,10 @@ int jsw_emit_copy(struct shunt_jsw_site *s, int which, const struct jsw_chain_sp
 		uintptr_t t = spec->targets[i];
 		lea_r11_rip(&e, t);
 		cmp_arg_r11(&e, s);
+		if (!spec->count_hits) { /* lean: je T, one branch less on a hit */
+			b1(&e, 0x0f); b1(&e, 0x84); rel32(&e, t, 0);
+			continue;
+		}
 		b1(&e, 0x75); /* jne rel8 over the hit path */
 		size_t rel = e.len;
 		b1(&e, 0);

@@ -199,6 +199,17 @@ void jsw_stop(void);
  * handlers call through sites (far memory's transport) calls this before
  * registering them (preload/init.c). */
 void jsw_register_fork(void);
+/* For an image loaded into programs that may never use shunt (libshunt.so):
+ * called before the image's constructor, it makes SHUNT_JSW=on wait for
+ * jsw_wanted() with every site cold and no thread started. A worker thread
+ * in every program is not free: glibc aborts a setuid/setgid that succeeds
+ * in one thread and fails in another (setpriv raises capabilities in its
+ * main thread only), and unshare(CLONE_NEWUSER) refuses a threaded process. */
+void jsw_defer_until_wanted(void);
+/* shunt is in use (a file-server session, a far-memory transport): start
+ * what the configuration says, once. Cheap after the first call. Not for
+ * signal handlers (it may create the worker thread). */
+void jsw_wanted(void);
 /* Called by the worker once running: registers the fork handler that
  * restarts it in a child (after the allocator's own handlers). */
 void jsw_register_restart(void);

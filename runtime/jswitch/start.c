@@ -7,6 +7,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/stats.h"
+#include "../common/atomics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +16,9 @@
 extern char **environ;
 
 enum jsw_mode jsw_mode_current = JSW_OFF;
+/* jsw_defer_until_wanted(): the constructor leaves `on` for jsw_wanted(). */
+enum { DEFER_NO, DEFER_WAIT, DEFER_STARTED };
+static unsigned defer_state;
 static unsigned period_current;
 static int registered;   /* one-time work done (indices, atfork, report) */
 static int slots_mapped; /* the image's slot pages are the memfd copy */
@@ -222,6 +226,32 @@ void jsw_start_from_config(void)
 			return;
 	}
 	shunt_common_init();
+	enum jsw_mode mode = (enum jsw_mode)cfg.jsw.num;
+	/* A deferring image (libshunt.so) waits with `on` until shunt is in
+	 * use: until then its sites stay cold and it starts no thread. */
+	if (mode == JSW_ON && load_relaxed(&defer_state) == DEFER_WAIT) {
+		period_current = (unsigned)cfg.jsw_period.num;
+		return;
+	}
+	if (load_relaxed(&defer_state) == DEFER_STARTED)
+		return; /* jsw_wanted() came first (far memory's constructor) */
 	/* off maps nothing and starts nothing: every slot stays cold. */
-	jsw_start((enum jsw_mode)cfg.jsw.num, (unsigned)cfg.jsw_period.num);
+	jsw_start(mode, (unsigned)cfg.jsw_period.num);
+}
+
+void jsw_defer_until_wanted(void)
+{
+	unsigned expected = DEFER_NO;
+	cas_acq_rel(&defer_state, &expected, DEFER_WAIT);
+}
+
+void jsw_wanted(void)
+{
+	unsigned expected = DEFER_WAIT;
+	if (__builtin_expect(load_relaxed(&defer_state) != DEFER_WAIT, 1))
+		return;
+	if (!cas_acq_rel(&defer_state, &expected, DEFER_STARTED))
+		return; /* another thread starts it */
+	if (shunt_common_ready() && cfg.jsw.num == JSW_ON)
+		jsw_start(JSW_ON, (unsigned)cfg.jsw_period.num);
 }

@@ -4,6 +4,7 @@
 #include "transport/transport.h"
 #include "common/log.h"
 #include "shunt/jswitch.h"
+#include "jswitch/jsw.h"
 
 #include <errno.h>
 #include <string.h>
@@ -32,8 +33,12 @@ int xport_connect(const char *url, struct xport **out, char *err, size_t errlen)
 	}
 	size_t n = (size_t)(sep - url);
 	for (size_t i = 0; i < sizeof(xport_impls) / sizeof(xport_impls[0]); i++)
-		if (strlen(xport_impls[i]->scheme) == n && !memcmp(xport_impls[i]->scheme, url, n))
-			return SHUNT_JSW_CALL(xport_connect_op, xport_impls[i]->connect, sep + 3, out, err, errlen);
+		if (strlen(xport_impls[i]->scheme) == n && !memcmp(xport_impls[i]->scheme, url, n)) {
+			int r = SHUNT_JSW_CALL(xport_connect_op, xport_impls[i]->connect, sep + 3, out, err, errlen);
+			if (r == 0)
+				jsw_wanted(); /* far memory is in use: its jump switches start learning */
+			return r;
+		}
 	log_format(err, errlen, "far-memory server '%s': this build has no transport for that scheme", url);
 	return -EPROTONOSUPPORT;
 }

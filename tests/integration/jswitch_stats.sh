@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The jump-switch statistics of a real program under the preload, for the
 # sites through which the interposers reach libc (REAL(), preload/real.h):
-# python calls readv() N times on /dev/zero (readv is not served, so each
-# call is forwarded through the site real_readv). Checks, in the SHUNT_STATS
+# python reads one file under a shunt mount (the session with an embedded
+# shuntd is what starts the jump switches in libshunt.so: until shunt is in
+# use, a program's sites stay cold and no thread is started), then calls
+# readv() N times on /dev/zero (not served, so each call is forwarded through
+# the site real_readv). Checks, in the SHUNT_STATS
 # JSON: learn mode records exactly N calls under libc's readv (and counts
 # N calls, give or take the few an rseq restart counts twice); on mode makes
 # the site steady with direct hits on readv (counted one pass in 8: a lower
@@ -19,9 +22,14 @@ trap 'rm -rf "$tmp"' EXIT
 N=200000
 nsites=$(grep -o 'X([A-Za-z_0-9]*)' "$here/preload/real.h" | wc -l)
 
+mnt=/shunt-jswstats-$$
+mkdir -p "$tmp/root"
+echo served >"$tmp/root/f"
 prog='
 import os, sys
 n = int(sys.argv[1])
+if open(sys.argv[2] + "/f").read() != "served\n":
+    sys.exit("served file reads wrong")
 fd = os.open("/dev/zero", os.O_RDONLY)
 b = bytearray(16)
 for _ in range(n):
@@ -33,8 +41,24 @@ print("ok", n)
 py=$(python3 -c 'import sys; print(sys.executable)')
 run() { # mode json
 	rm -f "$2"
-	SHUNT_JSW=$1 SHUNT_JSW_PERIOD=5 SHUNT_STATS="json:$2" LD_PRELOAD=$lib "$py" -c "$prog" "$N" >/dev/null
+	SHUNT_JSW=$1 SHUNT_JSW_PERIOD=5 SHUNT_STATS="json:$2" SHUNT_FS_MOUNT=$mnt SHUNT_FS_ROOT="$tmp/root" \
+		SHUNT_FS_SOCKET="$tmp/fs.sock" SHUNT_FS_IDLE_MS=1000 LD_PRELOAD=$lib "$py" -c "$prog" "$N" "$mnt" >/dev/null
 }
+# A program that never uses shunt: no thread, nothing patched or counted.
+rm -f "$tmp/unused.json"
+threads=$(SHUNT_JSW=on SHUNT_JSW_PERIOD=5 SHUNT_STATS="json:$tmp/unused.json" LD_PRELOAD=$lib "$py" -c '
+import os
+fd = os.open("/dev/zero", os.O_RDONLY)
+for _ in range(100000):
+    os.readv(fd, [bytearray(8)])
+print(len(os.listdir("/proc/self/task")))')
+[ "$threads" = 1 ] || { echo "FAIL: a program not using shunt has $threads threads"; exit 1; }
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["jsw_patches"] == 0 and d["jsw_fallbacks"] == 0 and d["jsw_direct_hits"] == 0, d
+' "$tmp/unused.json"
+echo "ok unused: one thread, sites cold"
 run learn "$tmp/learn.json"
 run on "$tmp/on.json"
 run off "$tmp/off.json"
@@ -43,8 +67,9 @@ python3 - "$tmp" "$N" "$nsites" <<'PY'
 import json, sys
 tmp, n, nsites = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def load(mode):
-    # One report per process that ran: the interpreter's is the one that
-    # reached real_readv (or, with nothing reached, the last).
+    # One report per process that ran (the embedded shuntd's too): the
+    # interpreter's is the one that reached real_readv (or, with nothing
+    # reached, the last).
     text, reports, i = open("%s/%s.json" % (tmp, mode)).read(), [], 0
     while i < len(text):
         if text[i].isspace():
