@@ -343,7 +343,6 @@ struct fsc_thread_chan *fsc_chan_get(int *err)
 			*err = cfg.fs_fallback.num == 0 && r == -ENOTCONN ? -ENOTCONN : r;
 			return NULL;
 		}
-		jsw_wanted(); /* shunt is in use: its jump switches start learning */
 		gen = sess.gen;
 	}
 	struct fsc_thread_chan *tc = &tls_chan;
@@ -411,6 +410,7 @@ int fsc_call(struct fsc_thread_chan *tc, struct shunt_sqe *sqe, struct shunt_cqe
 	if (sess.dead)
 		return -EIO;
 	sqe->token = sess.token;
+	jsw_wanted(256); /* shunt is in use: after a few hundred commands its jump switches learn */
 	int r = chan_client_submit(&tc->cc, sqe, wake_server, server_alive, NULL, fsc_spin_ns);
 	if (!r)
 		r = chan_client_wait(&tc->cc, sqe->user_data, cqe, server_alive, NULL, fsc_spin_ns);

@@ -206,10 +206,13 @@ void jsw_register_fork(void);
  * in one thread and fails in another (setpriv raises capabilities in its
  * main thread only), and unshare(CLONE_NEWUSER) refuses a threaded process. */
 void jsw_defer_until_wanted(void);
-/* shunt is in use (a file-server session, a far-memory transport): start
- * what the configuration says, once. Cheap after the first call. Not for
- * signal handlers (it may create the worker thread). */
-void jsw_wanted(void);
+/* shunt is in use (a file-server command, a far-memory transport): once this
+ * has been called `uses` times (the smallest count any caller passes wins),
+ * start what the configuration says. A process that sends a handful of
+ * commands and exits (sh, cat) never pays for the thread and the mapping.
+ * One relaxed increment after the start. Not for signal handlers (it may
+ * create the worker thread). */
+void jsw_wanted(unsigned uses);
 /* Called by the worker once running: registers the fork handler that
  * restarts it in a child (after the allocator's own handlers). */
 void jsw_register_restart(void);

@@ -103,6 +103,16 @@ void jsw_register_fork(void)
 	}
 }
 
+/* jsw_sites: the image's sites, whether or not they ever start. */
+static void count_sites_once(void)
+{
+	static int counted;
+	if (!counted) {
+		counted = 1;
+		STAT_ADD(jsw_sites, jsw_nsites());
+	}
+}
+
 static void register_once(void)
 {
 	unsigned n = jsw_nsites();
@@ -116,7 +126,7 @@ static void register_once(void)
 	}
 	if (n > SHUNT_JSW_MAX_SITES)
 		log_warn("jump switches: %u sites, only the first %u are patched", n, SHUNT_JSW_MAX_SITES);
-	STAT_ADD(jsw_sites, n);
+	count_sites_once();
 	jsw_register_fork();
 	shunt_at_exit(at_exit_account);
 	jsw_report_register();
@@ -230,7 +240,7 @@ void jsw_start_from_config(void)
 	/* A deferring image (libshunt.so) waits with `on` until shunt is in
 	 * use: until then its sites stay cold and it starts no thread. */
 	if (mode == JSW_ON && load_relaxed(&defer_state) == DEFER_WAIT) {
-		period_current = (unsigned)cfg.jsw_period.num;
+		count_sites_once();
 		return;
 	}
 	if (load_relaxed(&defer_state) == DEFER_STARTED)
@@ -245,10 +255,13 @@ void jsw_defer_until_wanted(void)
 	cas_acq_rel(&defer_state, &expected, DEFER_WAIT);
 }
 
-void jsw_wanted(void)
+void jsw_wanted(unsigned uses)
 {
+	static unsigned long seen;
 	unsigned expected = DEFER_WAIT;
 	if (__builtin_expect(load_relaxed(&defer_state) != DEFER_WAIT, 1))
+		return;
+	if (fetch_add_relaxed(&seen, 1) + 1 < uses)
 		return;
 	if (!cas_acq_rel(&defer_state, &expected, DEFER_STARTED))
 		return; /* another thread starts it */

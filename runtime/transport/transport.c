@@ -36,7 +36,7 @@ int xport_connect(const char *url, struct xport **out, char *err, size_t errlen)
 		if (strlen(xport_impls[i]->scheme) == n && !memcmp(xport_impls[i]->scheme, url, n)) {
 			int r = SHUNT_JSW_CALL(xport_connect_op, xport_impls[i]->connect, sep + 3, out, err, errlen);
 			if (r == 0)
-				jsw_wanted(); /* far memory is in use: its jump switches start learning */
+				jsw_wanted(1); /* far memory is in use: its jump switches start learning */
 			return r;
 		}
 	log_format(err, errlen, "far-memory server '%s': this build has no transport for that scheme", url);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The jump-switch statistics of a real program under the preload, for the
 # sites through which the interposers reach libc (REAL(), preload/real.h):
-# python reads one file under a shunt mount (the session with an embedded
-# shuntd is what starts the jump switches in libshunt.so: until shunt is in
-# use, a program's sites stay cold and no thread is started), then calls
+# python reads and stats a file under a shunt mount 300 times (commands to an
+# embedded shuntd: after 256 of them libshunt.so starts its jump switches;
+# until shunt is in use, a program's sites stay cold and no thread is
+# started), then calls
 # readv() N times on /dev/zero (not served, so each call is forwarded through
 # the site real_readv). Checks, in the SHUNT_STATS
 # JSON: learn mode records exactly N calls under libc's readv (and counts
@@ -30,6 +31,8 @@ import os, sys
 n = int(sys.argv[1])
 if open(sys.argv[2] + "/f").read() != "served\n":
     sys.exit("served file reads wrong")
+for _ in range(300):  # commands to shuntd: after 256 the jump switches start
+    os.stat(sys.argv[2] + "/f")
 fd = os.open("/dev/zero", os.O_RDONLY)
 b = bytearray(16)
 for _ in range(n):
@@ -57,7 +60,8 @@ python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["jsw_patches"] == 0 and d["jsw_fallbacks"] == 0 and d["jsw_direct_hits"] == 0, d
-' "$tmp/unused.json"
+assert d["jsw_sites"] >= int(sys.argv[2]), d
+' "$tmp/unused.json" "$nsites"
 echo "ok unused: one thread, sites cold"
 run learn "$tmp/learn.json"
 run on "$tmp/on.json"
