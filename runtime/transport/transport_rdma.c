@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/stats.h"
 #include "common/sys.h"
+#include "shunt/jswitch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,20 +101,28 @@ static uint64_t now_s(void)
 /* Polls until every wr_id in want[] has completed. Busy: no sleeping, a
  * yield now and then so a device emulated in the kernel (rxe) gets the CPU.
  * Any completion with an error status kills the connection. Under lock. */
+/* The verbs a page moves by (verbs.h's inlines call the provider's ops
+ * table): through jump switches, direct once learned. */
+SHUNT_JSW_SITE(rdma_poll_cq, int, 3, struct ibv_cq *, int, struct ibv_wc *);
+SHUNT_JSW_SITE(rdma_post_send, int, 3, struct ibv_qp *, struct ibv_send_wr *, struct ibv_send_wr **);
+SHUNT_JSW_SITE(rdma_post_recv, int, 3, struct ibv_qp *, struct ibv_recv_wr *, struct ibv_recv_wr **);
+SHUNT_JSW_SITE(rdma_wc_status_str, const char *, 1, enum ibv_wc_status);
+
 static int poll_until(struct rdma_xport *t, const uint64_t *want, unsigned nwant, uint32_t *recv_len)
 {
 	unsigned seen = 0, all = (1u << nwant) - 1;
 	uint64_t spins = 0, deadline = 0;
 	struct ibv_wc wc[8];
 	while (seen != all) {
-		int n = ibv_poll_cq(t->cq, 8, wc);
+		int n = SHUNT_JSW_CALL(rdma_poll_cq, t->cq->context->ops.poll_cq, t->cq, 8, wc);
 		STAT_INC(far_verbs_polls);
 		if (n < 0)
 			return kill_conn(t, -EIO, "polling the completion queue failed", n);
 		for (int i = 0; i < n; i++) {
 			if (wc[i].status != IBV_WC_SUCCESS)
 				return kill_conn(t, wc[i].status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO,
-						 R.wc_status_str(wc[i].status), (int)wc[i].status);
+						 SHUNT_JSW_CALL(rdma_wc_status_str, R.wc_status_str, wc[i].status),
+						 (int)wc[i].status);
 			for (unsigned j = 0; j < nwant; j++)
 				if (wc[i].wr_id == want[j])
 					seen |= 1u << j;
@@ -143,7 +152,7 @@ static int post_ctrl_recv(struct rdma_xport *t)
 {
 	struct ibv_sge sge = { (uint64_t)(uintptr_t)(t->ctrl + CTRL_RECV_OFF), RDMA_MSG_BUF, t->ctrl_mr->lkey };
 	struct ibv_recv_wr wr = { .wr_id = WR_CTRL_RECV, .sg_list = &sge, .num_sge = 1 }, *bad;
-	return ibv_post_recv(t->qp, &wr, &bad) ? -EIO : 0;
+	return SHUNT_JSW_CALL(rdma_post_recv, t->qp->context->ops.post_recv, t->qp, &wr, &bad) ? -EIO : 0;
 }
 
 /* One request and its reply. Returns the reply's status; *rep holds the
@@ -165,7 +174,7 @@ static int ctrl_rpc(struct rdma_xport *t, unsigned op, const struct memd_span *r
 	struct ibv_send_wr wr = { .wr_id = m.seq << 2 | WR_CTRL_SEND, .sg_list = &sge, .num_sge = 1,
 				  .opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED },
 			   *bad;
-	if (ibv_post_send(t->qp, &wr, &bad)) {
+	if (SHUNT_JSW_CALL(rdma_post_send, t->qp->context->ops.post_send, t->qp, &wr, &bad)) {
 		r = kill_conn(t, -EIO, "posting a control message failed", 0);
 		goto out;
 	}
@@ -245,7 +254,7 @@ static int rdma_rw(struct xport *x, const struct xport_io *io, unsigned n, int w
 		bytes += io[i].len;
 	}
 	struct ibv_send_wr *bad;
-	if (ibv_post_send(t->qp, wr, &bad)) {
+	if (SHUNT_JSW_CALL(rdma_post_send, t->qp->context->ops.post_send, t->qp, wr, &bad)) {
 		r = kill_conn(t, -EIO, "posting work requests failed", (int)n);
 		goto out;
 	}
