@@ -1,4 +1,4 @@
-/* Interposers of munmap, mremap, madvise and mprotect, and the far branch of
+/* Interposers of munmap, mremap, madvise, mprotect, mlock, mlockall, and the far branch of
  * mmap (called from fs_io.c's mmap): calls that touch the far region go to
  * runtime/far/anon.c, every other one straight to the kernel (a raw system
  * call: glibc's wrappers are no more than that). With far memory off, one
@@ -57,4 +57,30 @@ SHUNT_EXPORT int mprotect(void *p, size_t n, int prot)
 	if (__builtin_expect(far_anon_overlaps(p, n), 0))
 		return (int)ret_errno(far_anon_mprotect(p, n, prot));
 	return (int)ret_errno(sys_call(SYS_mprotect, p, n, prot, 0, 0, 0));
+}
+
+/* Far pages cannot be locked: eviction must be able to drop them, and
+ * locking the whole region populates all of it. mlock over the region, and
+ * mlockall(MCL_CURRENT) while the region exists, fail as the kernel fails
+ * when the lock limit is exceeded (ENOMEM); programs treat that as "not
+ * locked" and go on. */
+SHUNT_EXPORT int mlock(const void *p, size_t n)
+{
+	if (__builtin_expect(far_anon_overlaps(p, n), 0))
+		return (int)ret_errno(-ENOMEM);
+	return (int)ret_errno(sys_call(SYS_mlock, p, n, 0, 0, 0, 0));
+}
+
+SHUNT_EXPORT int mlock2(const void *p, size_t n, unsigned int flags)
+{
+	if (__builtin_expect(far_anon_overlaps(p, n), 0))
+		return (int)ret_errno(-ENOMEM);
+	return (int)ret_errno(sys_call(SYS_mlock2, p, n, flags, 0, 0, 0));
+}
+
+SHUNT_EXPORT int mlockall(int flags)
+{
+	if ((flags & MCL_CURRENT) && far_anon_overlaps((void *)far_malloc_lo, 1))
+		return (int)ret_errno(-ENOMEM);
+	return (int)ret_errno(sys_call(SYS_mlockall, flags, 0, 0, 0, 0, 0));
 }

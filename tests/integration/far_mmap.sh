@@ -63,5 +63,19 @@ else
 	bad "python3 mmap: far_mmap_bytes ${mb:-missing}, far_faults_remote ${rf:-missing}; native: $(cat "$T/py.native"); shunt: $(cat "$T/py.shunt")"
 fi
 
+# mlockall(MCL_CURRENT) would populate the whole far region (and eviction
+# cannot drop locked pages): it fails with ENOMEM and the program goes on.
+out=$(SHUNT_LOCAL_MEM=16M timeout 60 env LD_PRELOAD="$LIB" python3 -c '
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.mlockall(1)
+print(r, ctypes.get_errno(), len(bytearray(8 << 20)))' 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && [ "$out" = "-1 12 8388608" ]; then
+	ok "mlockall with far memory on: ENOMEM, the program goes on"
+else
+	bad "mlockall with far memory on: exit $rc, $out"
+fi
+
 echo "far_mmap: $fails failed"
 [ "$fails" -eq 0 ]
