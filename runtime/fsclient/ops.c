@@ -151,14 +151,15 @@ void fsc_statx_from_wire(const struct shunt_stat *w, struct statx *x)
 
 /* ---- open / close ---- */
 
-/* An open that reuses a kept handle: no command at all. */
-static int open_kept(const char *rel, int flags, const struct fsc_kept *k)
+/* A server handle becomes an fd: a description, a reserved fd number, the
+ * table entry. On failure the handle goes back to the server. */
+static int install_handle(const char *rel, int flags, const struct fsc_kept *k)
 {
 	int o = fsc_ofd_alloc();
 	int fd = o < 0 ? o : fsc_reserve_fd(!!(flags & O_CLOEXEC), 0);
 	if (fd < 0) {
 		if (o >= 0)
-			fsc_ofd_put(o); /* no handle yet: nothing sent */
+			fsc_ofd_put(o); /* no handle in it yet: nothing sent */
 		fsc_close_handle(k->handle, false);
 		return fd;
 	}
@@ -177,9 +178,9 @@ static int open_kept(const char *rel, int flags, const struct fsc_kept *k)
 
 int fsc_open(const char *rel, int flags, mode_t mode)
 {
-	struct fsc_kept kept;
-	if (fsc_reopen_take(rel, flags, &kept))
-		return open_kept(rel, flags, &kept);
+	struct fsc_kept k;
+	if (fsc_reopen_take(rel, flags, &k))
+		return install_handle(rel, flags, &k); /* no command at all */
 	struct shunt_sqe sqe = { .op = SHUNT_OP_open, .arg0 = (uint32_t)(flags & ~O_CLOEXEC) };
 	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
 		sqe.arg1 = (uint32_t)(mode & 07777 & ~fsc_umask_get());
@@ -198,27 +199,9 @@ int fsc_open(const char *rel, int flags, mode_t mode)
 	}
 	if (r < 0)
 		return (int)r;
-	uint32_t handle = (uint32_t)cqe.res;
-	int o = fsc_ofd_alloc();
-	int fd = o < 0 ? o : fsc_reserve_fd(!!(flags & O_CLOEXEC), 0);
-	if (fd < 0) {
-		if (o >= 0) {
-			fsc_ofd_get(o)->handle = handle;
-			fsc_ofd_put(o);
-		}
-		return fd;
-	}
-	struct fsc_ofd *of = fsc_ofd_get(o);
-	of->handle = handle;
-	of->cache_id = cqe.aux0;
-	of->mode = (uint32_t)cqe.aux1;
-	of->keep_epoch = (uint32_t)(cqe.aux1 >> 32);
-	of->flags = (uint32_t)(flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC));
-	fsc_strlcpy(of->path, rel, sizeof(of->path));
-	fsc_ofd_fc[o] = NULL;
-	note_open(o);
-	fsc_fd_install(fd, o, !!(flags & O_CLOEXEC));
-	return fd;
+	k = (struct fsc_kept){ .handle = (uint32_t)cqe.res, .cache_id = cqe.aux0, .mode = (uint32_t)cqe.aux1,
+			       .epoch = (uint32_t)(cqe.aux1 >> 32) };
+	return install_handle(rel, flags, &k);
 }
 
 int fsc_close(int fd)
