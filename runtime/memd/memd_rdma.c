@@ -10,6 +10,7 @@
 #include "memd/memd_internal.h"
 #include "transport/rdma_lib.h"
 #include "transport/rdma_wire.h"
+#include "transport/transport.h"
 #include "common/atomics.h"
 #include "common/log.h"
 
@@ -315,7 +316,7 @@ static void handle_cq(struct memd_server *s)
 int memd_rdma_listen(struct memd_server *s, const char *url, uint16_t *port, char *err, size_t errlen)
 {
 	struct sockaddr_in sa;
-	if (rdma_parse_addr(url + 7, &sa)) {
+	if (xport_parse_inet(url + 7, &sa)) {
 		log_format(err, errlen, "listen address '%s' is not of the form rdma://IPV4:PORT", url);
 		return -EINVAL;
 	}

@@ -89,26 +89,3 @@ int rdma_regions_del(struct rdma_regions *t, uint64_t raddr, uint64_t len, struc
 	t->n--;
 	return 0;
 }
-
-int rdma_parse_addr(const char *addr, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(addr, ':');
-	if (!colon || colon == addr || !colon[1])
-		return -EINVAL;
-	char host[64];
-	size_t hn = (size_t)(colon - addr);
-	if (hn >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, addr, hn);
-	host[hn] = 0;
-	unsigned long port = 0;
-	for (const char *p = colon + 1; *p; p++)
-		if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned long)(*p - '0')) > 65535)
-			return -EINVAL;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return -EINVAL;
-	return 0;
-}

@@ -99,8 +99,5 @@ const struct rdma_region *rdma_regions_find(const struct rdma_regions *t, uint64
  * copies it to *out. 0 or -ENOENT. */
 int rdma_regions_del(struct rdma_regions *t, uint64_t raddr, uint64_t len, struct rdma_region *out);
 
-/* "ADDR:PORT" (numeric IPv4) -> sockaddr_in. 0 or -EINVAL. */
-struct sockaddr_in;
-int rdma_parse_addr(const char *addr, struct sockaddr_in *sa);
 
 #endif

@@ -6,7 +6,9 @@
 #include "shunt/jswitch.h"
 #include "jswitch/jsw.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 static const struct xport_ops *const xport_impls[] = { &xport_tcp_ops, &xport_rdma_ops };
@@ -92,3 +94,26 @@ static int split(struct xport *x, const struct xport_io *io, unsigned n, int wri
 
 int xport_read(struct xport *x, const struct xport_io *io, unsigned n) { return split(x, io, n, 0); }
 int xport_write(struct xport *x, const struct xport_io *io, unsigned n) { return split(x, io, n, 1); }
+
+int xport_parse_inet(const char *addr, struct sockaddr_in *sa)
+{
+	const char *colon = strrchr(addr, ':');
+	if (!colon || colon == addr || !colon[1])
+		return -EINVAL;
+	char host[64];
+	size_t hn = (size_t)(colon - addr);
+	if (hn >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, addr, hn);
+	host[hn] = 0;
+	unsigned long port = 0;
+	for (const char *p = colon + 1; *p; p++)
+		if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned long)(*p - '0')) > 65535)
+			return -EINVAL;
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, strcmp(host, "localhost") ? host : "127.0.0.1", &sa->sin_addr) != 1)
+		return -EINVAL;
+	return 0;
+}

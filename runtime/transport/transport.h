@@ -82,6 +82,12 @@ void xport_close(struct xport *x);
 void xport_fork(struct xport *x, int phase);
 
 extern const struct xport_ops xport_tcp_ops;
+
+/* "HOST:PORT" -> sockaddr_in, HOST numeric IPv4 or localhost (no resolver:
+ * this runs where a DNS lookup could hang or malloc). Port 0 is accepted
+ * (a listener may ask for any); 0 or -EINVAL. Both transports and memd. */
+struct sockaddr_in;
+int xport_parse_inet(const char *addr, struct sockaddr_in *sa);
 extern const struct xport_ops xport_rdma_ops; /* transport_rdma.c, rdma_wire.h */
 
 #endif

@@ -445,7 +445,7 @@ static const char *rej_reason(int status)
 static int rdma_connect_(const char *addr, struct xport **out, char *err, size_t errlen)
 {
 	struct sockaddr_in sa;
-	if (rdma_parse_addr(addr, &sa) || !sa.sin_port) {
+	if (xport_parse_inet(addr, &sa) || !sa.sin_port) {
 		log_format(err, errlen, "far-memory server 'rdma://%s' is not of the form rdma://IPV4:PORT", addr);
 		return -EINVAL;
 	}

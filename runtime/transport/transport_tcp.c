@@ -103,34 +103,6 @@ kill:
 	return r;
 }
 
-static int parse_addr(const char *addr, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(addr, ':');
-	if (!colon || colon == addr || !colon[1])
-		return -EINVAL;
-	char host[64];
-	size_t hn = (size_t)(colon - addr);
-	if (hn >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, addr, hn);
-	host[hn] = 0;
-	unsigned long port = 0;
-	for (const char *p = colon + 1; *p; p++) {
-		if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned long)(*p - '0')) > 65535)
-			return -EINVAL;
-	}
-	if (!port)
-		return -EINVAL;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (!strcmp(host, "localhost"))
-		strcpy(host, "127.0.0.1");
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return -EINVAL;
-	return 0;
-}
-
 static int tcp_info_locked_rpc(struct tcp_xport *t, unsigned op, const void *req, size_t reqlen,
 			       struct memd_info *out)
 {
@@ -156,7 +128,7 @@ static void tcp_close(struct xport *x);
 static int tcp_connect(const char *addr, struct xport **out, char *err, size_t errlen)
 {
 	struct sockaddr_in sa;
-	if (parse_addr(addr, &sa)) {
+	if (xport_parse_inet(addr, &sa) || !sa.sin_port) {
 		log_format(err, errlen, "far-memory server 'tcp://%s' is not of the form tcp://IPV4:PORT", addr);
 		return -EINVAL;
 	}

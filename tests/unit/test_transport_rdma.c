@@ -144,15 +144,15 @@ Test(rdma_regions, refuses_overlap_wrap_and_overflow)
 Test(rdma_wire, addresses)
 {
 	struct sockaddr_in sa;
-	cr_assert_eq(rdma_parse_addr("192.168.77.1:7471", &sa), 0);
+	cr_assert_eq(xport_parse_inet("192.168.77.1:7471", &sa), 0);
 	cr_assert_eq(ntohs(sa.sin_port), 7471);
 	cr_assert_eq(ntohl(sa.sin_addr.s_addr), 0xc0a84d01u);
-	cr_assert_eq(rdma_parse_addr("192.168.77.1", &sa), -EINVAL);
-	cr_assert_eq(rdma_parse_addr("192.168.77.1:", &sa), -EINVAL);
-	cr_assert_eq(rdma_parse_addr(":7471", &sa), -EINVAL);
-	cr_assert_eq(rdma_parse_addr("host:7471", &sa), -EINVAL, "numeric only: no resolver in a fault path");
-	cr_assert_eq(rdma_parse_addr("1.2.3.4:65536", &sa), -EINVAL);
-	cr_assert_eq(rdma_parse_addr("1.2.3.4:7x", &sa), -EINVAL);
+	cr_assert_eq(xport_parse_inet("192.168.77.1", &sa), -EINVAL);
+	cr_assert_eq(xport_parse_inet("192.168.77.1:", &sa), -EINVAL);
+	cr_assert_eq(xport_parse_inet(":7471", &sa), -EINVAL);
+	cr_assert_eq(xport_parse_inet("host:7471", &sa), -EINVAL, "numeric only: no resolver in a fault path");
+	cr_assert_eq(xport_parse_inet("1.2.3.4:65536", &sa), -EINVAL);
+	cr_assert_eq(xport_parse_inet("1.2.3.4:7x", &sa), -EINVAL);
 }
 
 /* Where the host has no RDMA device (these machines), rdma:// fails at
