@@ -25,6 +25,7 @@
 	X(far_size,      SIZE, "64G",   "Virtual size of the far region") \
 	X(local_mem,     SIZE, "512M",  "Bound on far-memory pages resident in local RAM") \
 	X(far_prefetch,  BOOL, "on",    "Prefetch after sequential and strided remote faults, zero-fill ahead of sequential first touches; off is for comparisons (bench/far)") \
+	X(far_zero_map,  BOOL, "on",    "Map fresh far ranges to the zero page while local memory has room, so first touches are ordinary kernel faults; off sends every first touch through the fault handler") \
 	X(jsw,           ENUM, "on|off|learn", "Jump switches: on learns and patches, learn only counts targets, off keeps plain safe indirect calls") \
 	X(jsw_period,    UINT, "100",   "Milliseconds between jump-switch update passes")
 

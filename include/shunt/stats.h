@@ -35,7 +35,8 @@
 	X(jsw_direct_hits) \
 	X(jsw_fallbacks) \
 	X(jsw_patches) \
-	X(far_mmap_bytes)    /* bytes of anonymous mmaps placed in far memory */
+	X(far_mmap_bytes)    /* bytes of anonymous mmaps placed in far memory */ \
+	X(far_zero_mapped)   /* far pages mapped to the zero page when allocated: their first touch is the kernel's */
 
 enum shunt_stat_id {
 #define SHUNT_STAT_ENUM(n) SHUNT_STAT_##n,

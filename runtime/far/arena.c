@@ -73,12 +73,17 @@ static bool hook_commit(extent_hooks_t *h, void *p, size_t size, size_t off, siz
 	return false; /* far pages are always usable: nothing to do, success */
 }
 
-/* Drop the pages (they read as zeros again) and their remote copies. */
+/* Drop the pages (they read as zeros again) and their remote copies. The
+ * range stays jemalloc's and is usually handed out again soon: map it to
+ * the zero page again while there is room, as a fresh one. */
 static bool discard(char *p, size_t off, size_t len)
 {
 	if (load_acquire(&child_mode))
 		return sys_call(SYS_madvise, p + off, len, MADV_DONTNEED, 0, 0, 0) != 0;
-	return far_discard(p + off, len) != 0;
+	if (far_discard(p + off, len))
+		return true;
+	far_prefill(p + off, len);
+	return false;
 }
 
 static bool hook_decommit(extent_hooks_t *h, void *p, size_t size, size_t off, size_t len, unsigned ind)

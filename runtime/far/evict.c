@@ -1,5 +1,6 @@
 /* Far memory's evictor: a thread that keeps free ccache elements ahead of
- * the faults, and the eviction callback the ccache calls (from that thread,
+ * the faults (and, with room to spare, maps fresh ranges to the zero page:
+ * prefill.c), and the eviction callback the ccache calls (from that thread,
  * from the handler when it must, or from far_evict_all): write a dirty page
  * back with writers held off, drop a clean one without I/O. Never calls
  * malloc; the page it copies is resident and locked (its element), so the
@@ -88,6 +89,18 @@ int far_evict_cb(void *ctx, const void *key, uint32_t idx)
 	uint64_t pg;
 	memcpy(&pg, key, sizeof(pg));
 	char *addr = far.base + pg * FAR_PAGE;
+	struct uffdio_writeprotect w = { .range = { (uint64_t)addr, FAR_PAGE }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+	int protected = 0;
+	if (load_acquire(&far.pflags[pg]) & PG_ZMAP) {
+		/* Mapped to the zero page at allocation: only the page table
+		 * knows whether it was written since. Ask once writers wait. */
+		if (far_uffd_ioctl(UFFDIO_WRITEPROTECT, &w))
+			return 1;
+		protected = 1;
+		if (far_zmap_written(pg))
+			fetch_or_acq_rel(&far.pflags[pg], PG_DIRTY);
+		fetch_and_acq_rel(&far.pflags[pg], (uint8_t)~PG_ZMAP);
+	}
 	if (load_acquire(&far.pflags[pg]) & PG_DIRTY) {
 		if (load_acquire(&far.server_dead))
 			return 1; /* cannot write back: keep it */
@@ -95,9 +108,10 @@ int far_evict_cb(void *ctx, const void *key, uint32_t idx)
 		pthread_rwlock_rdlock(&far.freeze);
 		/* Writers now take a write-protect fault and wait in the handler
 		 * for this element's lock, held by our caller until we are done. */
-		struct uffdio_writeprotect w = { .range = { (uint64_t)addr, FAR_PAGE }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
-		if (far_uffd_ioctl(UFFDIO_WRITEPROTECT, &w))
+		if (!protected && far_uffd_ioctl(UFFDIO_WRITEPROTECT, &w)) {
+			pthread_rwlock_unlock(&far.freeze);
 			return 1;
+		}
 		uint64_t ra;
 		int err = far_remote_addr(pg, 1, &ra);
 		if (err) {
@@ -152,6 +166,8 @@ void *far_evictor_main(void *arg)
 			if (ccache_free_count(far.cache) >= far.high_wm)
 				continue;
 		}
+		if (far_prefill_work())
+			continue; /* faults come first: check the room again between runs */
 		store_release(&far.evict_kick, 0);
 		sys_futex_wait(&far.evict_kick, 0, 20 * 1000000L);
 	}

@@ -19,7 +19,10 @@
 /* Page flags. Changed only by a thread that holds the page's ccache element
  * (pinned by the handler, or locked by an eviction), or by far_unmap()
  * after the element is gone; atomics so the racy readers are defined. */
-enum { PG_REMOTE = 1, PG_DIRTY = 2 };
+/* PG_ZMAP: mapped to the kernel's zero page at allocation (prefill.c); the
+ * kernel handles its first write, so whether it is dirty is asked of
+ * PAGEMAP_SCAN at eviction, with the page write-protected. */
+enum { PG_REMOTE = 1, PG_DIRTY = 2, PG_ZMAP = 4 };
 
 struct memd_server;
 
@@ -33,6 +36,7 @@ struct far_state {
 	pthread_mutex_t rmap_lock;
 	pthread_rwlock_t freeze;   /* write-backs hold it shared; fork holds it exclusive until the child has copied */
 	int uffd;
+	int pagemap_fd;            /* /proc/self/pagemap for PAGEMAP_SCAN; -1: no zero mapping ahead */
 	struct ccache *cache;
 	struct xport *xp;
 	char url[96];
@@ -48,7 +52,7 @@ struct far_state {
 	/* Handler-only prefetch state. */
 	uint64_t last_remote, last_stride, last_zero;
 	/* Counters (relaxed atomics) and the handler's service-time histograms. */
-	uint64_t n_zero, n_remote, n_wp, n_prefetched, n_zero_ahead, n_evictions, n_writebacks;
+	uint64_t n_zero, n_remote, n_wp, n_prefetched, n_zero_ahead, n_evictions, n_writebacks, n_zero_mapped;
 	int64_t resident;
 	uint64_t ev_read, ev_done;  /* events taken off the uffd / fully handled (far_quiesce) */
 	struct stats_hist h_all, h_zero, h_remote;
@@ -63,6 +67,24 @@ long far_uffd_ioctl(unsigned long req, void *arg);
 /* Wait until every fault event read so far is fully handled: a thread
  * that just returned from a fault sees its page accounted. */
 void far_quiesce(void);
+
+/* prefill.c */
+/* Open the pagemap and check PAGEMAP_SCAN reports zero-page mappings;
+ * without it, far_prefill() does nothing. */
+void far_prefill_init(void);
+/* Queue a fresh range to be mapped to the zero page by the evictor thread
+ * while the resident set has free room beyond its high watermark: first
+ * touches there are then ordinary kernel faults, not a trip through the
+ * handler thread. */
+void far_prefill(char *p, uint64_t len);
+/* The evictor's share: map one run from the queue. 1 if there was work. */
+int far_prefill_work(void);
+/* Wait until no run is half done: its pages counted but still pinned. */
+void far_prefill_quiesce(void);
+/* For a PG_ZMAP page the caller has write-protected: 1 if it was written
+ * (a page of its own, or swapped), 0 if it still maps the zero page or
+ * nothing, <0 if the kernel would not say (treat as written). */
+int far_zmap_written(uint64_t pg);
 
 /* region.c: the range table's lock across fork */
 void far_region_fork(int phase);

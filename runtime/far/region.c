@@ -109,6 +109,7 @@ int far_init(const struct far_params *p, char *err, size_t errlen)
 	stats_init(); /* idempotent: per-thread counter slots for our threads */
 	memset(&far, 0, sizeof(far));
 	far.uffd = -1;
+	far.pagemap_fd = -1;
 	far.size = size;
 	far.npages = size / FAR_PAGE;
 	far.no_prefetch = p->no_prefetch ? 1 : 0;
@@ -190,6 +191,8 @@ int far_init(const struct far_params *p, char *err, size_t errlen)
 	}
 	far.high_wm = (uint32_t)(cap / 32 > 64 ? cap / 32 : (cap / 4 < 64 ? cap / 4 : 64));
 	far.low_wm = far.high_wm / 2 ? far.high_wm / 2 : 1;
+	if (!p->no_zero_map)
+		far_prefill_init();
 	if ((r = start_thread(&far.handler, far_handler_main))) {
 		log_format(err, errlen, "cannot start the fault handler thread");
 		goto out_cache;
@@ -208,6 +211,9 @@ int far_init(const struct far_params *p, char *err, size_t errlen)
 	return 0;
 
 out_cache:
+	if (far.pagemap_fd >= 0)
+		sys_close(far.pagemap_fd);
+	far.pagemap_fd = -1;
 	ccache_destroy(far.cache);
 out_unreg:
 	far_uffd_ioctl(UFFDIO_UNREGISTER, &reg.range);
@@ -245,6 +251,9 @@ void far_shutdown(void)
 	struct uffdio_range rg = { (uint64_t)far.base, far.size };
 	far_uffd_ioctl(UFFDIO_UNREGISTER, &rg);
 	sys_close(far.uffd);
+	if (far.pagemap_fd >= 0)
+		sys_close(far.pagemap_fd);
+	far.pagemap_fd = -1;
 	sys_munmap(far.base, far.size);
 	sys_munmap(far.pflags, far.npages);
 	sys_munmap(far.evicted_at, far.npages * sizeof(uint32_t));
@@ -302,6 +311,7 @@ void *far_map_aligned(size_t len, size_t align)
 	if (off == UINT64_MAX)
 		return NULL;
 	STAT_ADD(far_alloc_bytes, n);
+	far_prefill(far.base + off, n);
 	return far.base + off;
 }
 
@@ -335,8 +345,10 @@ int far_map_at(void *p, size_t len)
 		}
 	}
 	pthread_mutex_unlock(&map_lock);
-	if (!r)
+	if (!r) {
 		STAT_ADD(far_alloc_bytes, n);
+		far_prefill(p, n);
+	}
 	return r;
 }
 
@@ -425,6 +437,9 @@ int far_unmap(void *p, size_t len)
 void far_child_forget(void)
 {
 	store_release(&far_on, 0);
+	if (far.pagemap_fd >= 0)
+		sys_close(far.pagemap_fd); /* it reads the parent's page tables */
+	far.pagemap_fd = -1;
 	if (far.xp)
 		xport_close(far.xp); /* the child's copy of the socket; the parent keeps its own */
 	far.xp = NULL;
@@ -445,6 +460,7 @@ void far_evict_all(void)
 	if (!far_enabled())
 		return;
 	far_quiesce();
+	far_prefill_quiesce();
 	ccache_reclaim(far.cache, ccache_capacity(far.cache));
 }
 
@@ -453,13 +469,16 @@ void far_get_counts(struct far_counts *o)
 	memset(o, 0, sizeof(*o));
 	if (!far.cache)
 		return;
-	if (far_enabled())
+	if (far_enabled()) {
 		far_quiesce();
+		far_prefill_quiesce();
+	}
 	o->faults_zero = load_relaxed(&far.n_zero);
 	o->faults_remote = load_relaxed(&far.n_remote);
 	o->faults_wp = load_relaxed(&far.n_wp);
 	o->prefetched = load_relaxed(&far.n_prefetched);
 	o->zero_ahead = load_relaxed(&far.n_zero_ahead);
+	o->zero_mapped = load_relaxed(&far.n_zero_mapped);
 	o->evictions = load_relaxed(&far.n_evictions);
 	o->writebacks = load_relaxed(&far.n_writebacks);
 	int64_t res = load_relaxed(&far.resident);

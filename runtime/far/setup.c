@@ -178,7 +178,8 @@ void far_setup_from_config(void)
 	if (!on)
 		return;
 	struct far_params p = { .region_size = cfg.far_size.num, .local_mem = cfg.local_mem.num,
-				.server = cfg.far_server.str, .no_prefetch = !cfg.far_prefetch.num };
+				.server = cfg.far_server.str, .no_prefetch = !cfg.far_prefetch.num,
+				.no_zero_map = !cfg.far_zero_map.num };
 	char err[256] = "";
 	int r = far_init(&p, err, sizeof(err));
 	if (!r)

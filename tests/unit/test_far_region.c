@@ -1,10 +1,13 @@
 /* The far region and its resident set, through the runtime API with an
  * embedded memory server: zero fill without fetching, the local_mem bound,
  * clean pages dropped without I/O, dirty ones written back and fetched,
- * ranges given back reading as zeros, faults inside system calls. */
+ * ranges given back reading as zeros, faults inside system calls; fresh
+ * ranges mapped to the zero page (first touches without a handler fault,
+ * written ones found and written back at eviction, also while written). */
 #include "test_ccache_tsan.h" /* Criterion, or its TSan stand-in */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +17,31 @@
 
 #define PG 4096u
 
-static void up(uint64_t local, int no_prefetch)
+/* Every first touch through the handler, unless zero_map. */
+static void up_with(uint64_t local, int no_prefetch, int zero_map)
 {
-	struct far_params p = { .region_size = 1ull << 30, .local_mem = local, .no_prefetch = no_prefetch };
+	struct far_params p = { .region_size = 1ull << 30, .local_mem = local, .no_prefetch = no_prefetch,
+				.no_zero_map = !zero_map };
 	char err[256] = "";
 	int r = far_init(&p, err, sizeof(err));
 	cr_assert_eq(r, 0, "far_init: %d %s", r, err);
 }
+
+static void up(uint64_t local, int no_prefetch) { up_with(local, no_prefetch, 0); }
 
 static struct far_counts counts(void)
 {
 	struct far_counts c;
 	far_get_counts(&c);
 	return c;
+}
+
+/* The evictor maps fresh ranges in the background: wait for n pages
+ * (bounded; the assertions after it say what was missing). */
+static void wait_zero_mapped(uint64_t n)
+{
+	for (int i = 0; i < 10000 && counts().zero_mapped < n; i++)
+		usleep(1000);
 }
 
 Test(far, first_touch_is_zero_and_local, .timeout = 60)
@@ -162,4 +177,98 @@ Test(far, refuses_bad_params_and_dead_server, .timeout = 60)
 	cr_assert_eq(far_init(&p, err, sizeof(err)), -ECONNREFUSED);
 	cr_assert(!far_enabled());
 	cr_assert_null(far_map(PG), "far_map with far memory off");
+}
+
+Test(far, zero_mapped_first_touch_takes_no_fault, .timeout = 60)
+{
+	up_with(4 << 20, 1, 1);
+	volatile unsigned char *p = far_map(64 * PG);
+	cr_assert_not_null(p);
+	wait_zero_mapped(64);
+	struct far_counts c = counts();
+	cr_assert_eq(c.zero_mapped, 64);
+	for (unsigned i = 0; i < 10; i++)
+		p[i * 7 * PG + 5] = (unsigned char)(i + 1);
+	unsigned sum = 0;
+	for (unsigned i = 0; i < 64; i++)
+		sum += p[i * PG + 5];
+	cr_assert_eq(sum, 55);
+	c = counts();
+	cr_assert_eq(c.faults_zero, 0, "first touches of zero-mapped pages went through the handler");
+	cr_assert_eq(c.faults_wp, 0);
+	cr_assert_eq(c.resident_pages, 64);
+	/* Only the written pages are written back: the rest still map the zero page. */
+	far_evict_all();
+	c = counts();
+	cr_assert_eq(c.evictions, 64);
+	cr_assert_eq(c.writebacks, 10, "writebacks %lu, want the 10 written pages", (unsigned long)c.writebacks);
+	cr_assert_eq(c.resident_pages, 0);
+	for (unsigned i = 0; i < 64; i++)
+		cr_assert_eq(p[i * PG + 5], i % 7 == 0 && i / 7 < 10 ? i / 7 + 1 : 0, "page %u", i);
+	c = counts();
+	cr_assert_eq(c.faults_remote, 10);
+	cr_assert_eq(c.faults_zero, 54);
+	far_shutdown();
+}
+
+Test(far, zero_map_stays_within_local_mem, .timeout = 60)
+{
+	up_with(1 << 20, 1, 1); /* 256 pages */
+	unsigned char *p = far_map(4096 * PG);
+	cr_assert_not_null(p);
+	wait_zero_mapped(1);
+	usleep(20000);
+	struct far_counts c = counts();
+	cr_assert(c.zero_mapped > 0 && c.zero_mapped < c.capacity_pages, "zero-mapped %lu of capacity %lu",
+		  (unsigned long)c.zero_mapped, (unsigned long)c.capacity_pages);
+	cr_assert(c.resident_pages <= c.capacity_pages);
+	for (unsigned i = 0; i < 4096; i++)
+		p[i * PG] = (unsigned char)(i * 31 + 1);
+	c = counts();
+	cr_assert(c.resident_pages <= c.capacity_pages, "resident %lu > capacity %lu", (unsigned long)c.resident_pages,
+		  (unsigned long)c.capacity_pages);
+	for (unsigned i = 0; i < 4096; i++)
+		cr_assert_eq(p[i * PG], (unsigned char)(i * 31 + 1), "page %u", i);
+	far_shutdown();
+}
+
+struct zm_writer {
+	volatile uint32_t *base;
+	unsigned pages, round;
+};
+
+static void *zm_write(void *arg)
+{
+	struct zm_writer *w = arg;
+	for (unsigned k = 0; k < w->pages; k++) {
+		unsigned pg = (k * 37) % w->pages;
+		for (unsigned j = 0; j < PG / 4; j += 64)
+			w->base[pg * (PG / 4) + j] = w->round * 100000u + pg * 64 + j / 64 + 1;
+	}
+	return NULL;
+}
+
+/* Eviction write-protects a zero-mapped page before it asks whether it was
+ * written: a write that lands in between must wait, not be dropped. */
+Test(far, zero_mapped_pages_written_while_evicted, .timeout = 120)
+{
+	up_with(4 << 20, 1, 1);
+	enum { PAGES = 256 };
+	for (unsigned round = 1; round <= 60; round++) {
+		uint64_t before = counts().zero_mapped;
+		volatile uint32_t *p = far_map(PAGES * PG);
+		cr_assert_not_null(p);
+		wait_zero_mapped(before + PAGES);
+		struct zm_writer w = { p, PAGES, round };
+		pthread_t t;
+		cr_assert_eq(pthread_create(&t, NULL, zm_write, &w), 0);
+		far_evict_all();
+		pthread_join(t, NULL);
+		for (unsigned pg = 0; pg < PAGES; pg++)
+			for (unsigned j = 0; j < PG / 4; j += 64)
+				cr_assert_eq(p[pg * (PG / 4) + j], round * 100000u + pg * 64 + j / 64 + 1, "round %u page %u word %u",
+					     round, pg, j);
+		cr_assert_eq(far_unmap((void *)p, PAGES * PG), 0);
+	}
+	far_shutdown();
 }
