@@ -17,7 +17,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* Each evicting thread copies through its own staging page. */
+/* Each evicting thread copies through its own staging page. It is not
+ * registered with the transport: registering allocates (inside rdma-core),
+ * and a thread that allocates while it holds far.freeze deadlocks with a
+ * fork, whose prepare handler holds the allocator's locks while it waits
+ * for far.freeze; rdma:// writes it through its bounce buffer. */
 static __thread char *tls_stage __attribute__((tls_model("initial-exec")));
 
 void far_kick_evictor(void)
@@ -126,7 +130,6 @@ int far_evict_cb(void *ctx, const void *key, uint32_t idx)
 				pthread_rwlock_unlock(&far.freeze);
 				return 1;
 			}
-			xport_reg_buf(far.xp, tls_stage, FAR_PAGE);
 		}
 		memcpy(tls_stage, addr, FAR_PAGE);
 		struct xport_io io = { ra, tls_stage, FAR_PAGE };

@@ -34,7 +34,7 @@ struct far_state {
 	uint32_t evict_clock;     /* evictions so far (wraps) */
 	uint64_t *rmap;           /* per FAR_RCHUNK of the region: server raddr + 1, 0 = none; under rmap_lock */
 	pthread_mutex_t rmap_lock;
-	pthread_rwlock_t freeze;   /* write-backs hold it shared; fork holds it exclusive until the child has copied */
+	pthread_rwlock_t freeze;   /* write-backs and remote frees hold it shared; fork holds it exclusive until the child has copied */
 	int uffd;
 	int pagemap_fd;            /* /proc/self/pagemap for PAGEMAP_SCAN; -1: no zero mapping ahead */
 	struct ccache *cache;
@@ -85,6 +85,11 @@ void far_prefill_quiesce(void);
  * (a page of its own, or swapped), 0 if it still maps the zero page or
  * nothing, <0 if the kernel would not say (treat as written). */
 int far_zmap_written(uint64_t pg);
+
+/* fork.c: the fork handlers (setup.c registers them) */
+void far_fork_prepare(void);
+void far_fork_parent(void);
+void far_fork_child(void);
 
 /* region.c: the range table's lock across fork */
 void far_region_fork(int phase);

@@ -411,9 +411,15 @@ int far_discard(void *p, size_t len)
 		store_relaxed(&far.evicted_at[pg], 0);
 	}
 	sys_call(SYS_madvise, p, n * FAR_PAGE, MADV_DONTNEED, 0, 0, 0);
-	/* Whole remote chunks inside the range go back to the server. */
+	/* Whole remote chunks inside the range go back to the server, but
+	 * not while a fork child copies from there (fork.c): its copy of this
+	 * range may still be in use. */
 	uint64_t lo = first * FAR_PAGE, hi = (first + n) * FAR_PAGE;
-	for (uint64_t c = (lo + FAR_RCHUNK - 1) / FAR_RCHUNK; (c + 1) * FAR_RCHUNK <= hi; c++) {
+	uint64_t c0 = (lo + FAR_RCHUNK - 1) / FAR_RCHUNK, c1 = hi / FAR_RCHUNK;
+	if (c0 >= c1)
+		return 0;
+	pthread_rwlock_rdlock(&far.freeze);
+	for (uint64_t c = c0; c < c1; c++) {
 		pthread_mutex_lock(&far.rmap_lock);
 		uint64_t v = far.rmap[c];
 		if (v && c != 0) { /* chunk 0 is the start-up reservation */
@@ -422,6 +428,7 @@ int far_discard(void *p, size_t len)
 		}
 		pthread_mutex_unlock(&far.rmap_lock);
 	}
+	pthread_rwlock_unlock(&far.freeze);
 	return 0;
 }
 

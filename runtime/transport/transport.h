@@ -54,9 +54,8 @@ struct xport_ops {
 	int (*info)(struct xport *x, struct xport_info *out);
 	void (*close)(struct xport *x);
 	/* fork: PREPARE waits for the request in flight and holds the
-	 * connection; PARENT lets it go; CHILD makes the child's copy usable
-	 * by the child alone (the parent holds its side until the child is
-	 * done with it). */
+	 * connection; PARENT lets it go; CHILD makes the child's copy safe to
+	 * close (far memory's child never uses it: runtime/far/fork.c). */
 	void (*fork)(struct xport *x, int phase);
 };
 enum { XPORT_FORK_PREPARE, XPORT_FORK_PARENT, XPORT_FORK_CHILD };

@@ -595,8 +595,9 @@ static void rdma_close(struct xport *x)
  * pages, not the child's copies. Nor can it open a connection of its own:
  * the kernel refuses write() commands (rxe's doorbell among them) on a
  * device file opened under another process's credentials, and librdmacm
- * keeps the parent's device contexts. The child's copy refuses all I/O,
- * so far memory stops the child with a message rather than give it zeros. */
+ * keeps the parent's device contexts. The child's copy refuses all I/O;
+ * far memory's child gets its pages through its parent instead
+ * (runtime/far/fork.c). */
 static void rdma_fork(struct xport *x, int phase)
 {
 	struct rdma_xport *t = rdma_of(x);

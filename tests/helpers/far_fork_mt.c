@@ -2,8 +2,9 @@
  * child allocates, writes and frees a far-sized block and exits 0. A fork
  * taken while a thread sits in a far extent hook (holding a jemalloc arena
  * lock, waiting for far memory's) must neither deadlock nor leave the child
- * with a held lock: runtime/far/setup.c takes jemalloc's locks first.
- *   far_fork_mt [FORKS]      exit 0 and "forks ok" on success */
+ * with a held lock: runtime/far/fork.c takes jemalloc's locks first.
+ *   far_fork_mt [FORKS] [MIB]   blocks of 256 KiB to 256 KiB + MIB MiB (4),
+ *                               grown to twice that; exit 0 and "forks ok" */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 static volatile int stop;
+static size_t spread = 4 << 20;
 static void *worker(void *a)
 {
 	unsigned s = (unsigned)(long)a;
 	while (!stop) {
-		size_t n = (256 << 10) + (rand_r(&s) % (4 << 20));
+		size_t n = (256 << 10) + (rand_r(&s) % spread);
 		char *p = malloc(n);
 		memset(p, 1, n);
 		char *q = realloc(p, n * 2);
@@ -27,6 +29,8 @@ static void *worker(void *a)
 int main(int argc, char **argv)
 {
 	int forks = argc > 1 ? atoi(argv[1]) : 100;
+	if (argc > 2)
+		spread = (size_t)atoi(argv[2]) << 20;
 	pthread_t t[3];
 	for (long i = 0; i < 3; i++)
 		pthread_create(&t[i], NULL, worker, (void *)i);

@@ -2,9 +2,10 @@
 # Real programs with far memory on and a small SHUNT_LOCAL_MEM: each must
 # print exactly what it prints natively, exit the same way, and show
 # far_faults_remote > 0 (its pages really went to the memory server and came
-# back). Also: read()/write() on evicted far buffers, fork, a real
-# shunt-memd, an unreachable server (auto: a warning; required: refusal), and
-# far memory off (the same programs, no far activity at all).
+# back). Also: read()/write() on evicted far buffers, fork (also with 8 MiB
+# on the server, embedded and real), a real shunt-memd, an unreachable
+# server (auto: a warning; required: refusal), and far memory off (the same
+# programs, no far activity at all).
 set -u
 B=${SHUNT_BUILD:?SHUNT_BUILD must name the build directory}
 unset SHUNT_BUILD # a SHUNT_ variable the preloaded programs would reject as an unknown key
@@ -151,12 +152,30 @@ else
 	bad "forks while threads allocate far blocks: exit $rc: $(tail -3 "$T/fmt.out")"
 fi
 
+# fork with 8 MiB on the server (tests/helpers/far_fork_check.c): the child
+# gets them through its parent, checks and rewrites them; the parent checks
+# its own copy and writes back new values after. ENV names the server.
+fork_check() { # label env...
+	local label=$1
+	shift
+	env "$@" SHUNT_LOCAL_MEM=1M SHUNT_LOG=debug LD_PRELOAD="$LIB" timeout 120 "$B/tests/far_fork_check" 8 >"$T/ffc.out" 2>&1
+	local rc=$? copied
+	copied=$(sed -n 's/.*fork child copied \([0-9]*\) pages.*/\1/p' "$T/ffc.out" | sort -n | tail -1)
+	if [ $rc -eq 0 ] && grep -q "fork ok" "$T/ffc.out" && [ "${copied:-0}" -gt 0 ]; then
+		ok "fork, $label: the child read $copied pages from the server through its parent, both sides checked"
+	else
+		bad "fork, $label: exit $rc, ${copied:-no} pages copied: $(grep -v 'debug:' "$T/ffc.out" | tail -5)"
+	fi
+}
+fork_check "embedded server"
+
 # A real shunt-memd.
 "$B/shunt-memd" --listen tcp://127.0.0.1:0 --size 1G >"$T/memd.out" 2>&1 &
 MEMD_PID=$!
 for _ in $(seq 100); do grep -q "listening on port" "$T/memd.out" 2>/dev/null && break; sleep 0.05; done
 PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$T/memd.out")
 far "python3 against a real shunt-memd" "SHUNT_FAR_SERVER=tcp://127.0.0.1:$PORT SHUNT_LOCAL_MEM=16M" -- python3 "$T/bytes.py"
+fork_check "real shunt-memd" "SHUNT_FAR_SERVER=tcp://127.0.0.1:$PORT"
 kill "$MEMD_PID"
 wait "$MEMD_PID" 2>/dev/null
 MEMD_PID=

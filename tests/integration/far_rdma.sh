@@ -4,7 +4,8 @@
 # never fall back to anything. Then tests/rdma/guest.sh boots a QEMU guest
 # (Debian's kernel, soft-RoCE on dummy0, no network to the host) and runs
 # tests/rdma/guest-test.sh there: shunt-memd on rdma://, far_verify, GNU
-# sort under LD_PRELOAD against a native run, refusals, a server killed
+# sort under LD_PRELOAD against a native run, fork with pages on the
+# server, refusals, a server killed
 # mid-run. The guest's exit code is this test's. When the guest's kernel
 # cannot be had this FAILS (never skips). Also `make test-rdma`.
 set -u
@@ -39,7 +40,7 @@ rc=$?
 if [ $rc -ne 0 ] && grep -Eq "$nodev|no RDMA device has that address" "$T/memd.out"; then ok "shunt-memd --listen rdma:// without a device: $(cat "$T/memd.out")"
 else bad "shunt-memd --listen rdma:// without a device: exit $rc: $(cat "$T/memd.out")"; fi
 
-if SHUNT_RDMA_TIMEOUT=${SHUNT_RDMA_TIMEOUT:-280} "$here/rdma/guest.sh" "$B" "$here/rdma/guest-test.sh" >"$T/guest.out" 2>&1; then
+if SHUNT_RDMA_TIMEOUT=${SHUNT_RDMA_TIMEOUT:-330} "$here/rdma/guest.sh" "$B" "$here/rdma/guest-test.sh" >"$T/guest.out" 2>&1; then
 	grep -E "^(ok|FAIL|guest)" "$T/guest.out"
 	ok "guest on soft-RoCE: every check passed"
 else

@@ -14,7 +14,7 @@ B=$(cd "${1:?BUILD_DIR}" && pwd)
 PAYLOAD=${2:?PAYLOAD}
 OUT=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
-BOOT_TIMEOUT=${SHUNT_RDMA_TIMEOUT:-280}
+BOOT_TIMEOUT=${SHUNT_RDMA_TIMEOUT:-330}
 
 die() { echo "tests/rdma/guest.sh: $*" >&2; exit 1; }
 for t in qemu-system-x86_64 cpio busybox rdma; do
@@ -51,7 +51,7 @@ add_closure /usr/bin/rdma /usr/bin/sort /usr/bin/cmp \
 cp /etc/libibverbs.d/rxe.driver "$root/etc/libibverbs.d/"
 add_closure "$B/libshunt.so" "$B/shunt-memd"
 cp "$B/libshunt.so" "$B/shunt-memd" "$root/opt/shunt/"
-for t in "$B"/tests/far_verify "$B"/tests/far_memd_client "$B"/tests/far_fork_check ${SHUNT_RDMA_BINS:-}; do
+for t in "$B"/tests/far_verify "$B"/tests/far_memd_client "$B"/tests/far_fork_check "$B"/tests/far_fork_mt ${SHUNT_RDMA_BINS:-}; do
 	[ -x "$t" ] || continue
 	add_closure "$t"
 	cp "$t" "$root/opt/shunt/tests/"
