@@ -4,6 +4,7 @@
 #include "crash.h"
 #include "log.h"
 #include "sys.h"
+#include "jswitch/jsw.h"
 
 #include <libunwind.h>
 #include <link.h>
@@ -13,7 +14,9 @@
 
 static uintptr_t text_lo, text_hi;
 static struct sigaction old_act[32];
-static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+/* SIGTRAP: an int3 executed in libshunt is a jump switch gone wrong
+ * (slots and copies are padded with int3). */
+static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP };
 
 struct find_arg {
 	uintptr_t addr;
@@ -68,22 +71,35 @@ static int walk(ucontext_t *uc, int print)
 static void on_fatal(int sig, siginfo_t *si, void *uc_)
 {
 	ucontext_t *uc = uc_;
+	int in_slots = 0;
 	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	/* An int3 traps after itself: report (and later re-run) the int3. */
+	int int3 = sig == SIGTRAP && si->si_code == SI_KERNEL && pc > text_lo && pc <= text_hi &&
+		   *(const unsigned char *)(pc - 1) == 0xcc;
+	if (int3)
+		pc--;
 	/* Ours when the faulting code is libshunt's, or a libc routine it
 	 * called (a memcpy into a bad buffer) a few frames down. */
 	if ((pc >= text_lo && pc < text_hi) || walk(uc, 0)) {
-		char line[256];
-		size_t n = log_format(line, sizeof(line), "shunt[%d]: fatal signal %d (code %d, address %p) in libshunt's call path at %p\n",
-				      (int)sys_getpid(), sig, si->si_code, si->si_addr, (void *)pc);
+		char line[1024];
+		size_t n = log_format(line, sizeof(line), "shunt[%d/%d]: fatal signal %d (code %d, address %p) in libshunt's call path at %p%s\n",
+				      (int)sys_getpid(), (int)sys_gettid(), sig, si->si_code, si->si_addr, (void *)pc,
+				      int3 ? " (an int3)" : "");
 		sys_write(2, line, n);
+		in_slots = jsw_crash_report(2, pc);
 		walk(uc, 1);
 	}
+	if (int3 && !in_slots)
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
 	/* Die, or let the program's own handler run, as without shunt. */
 	sigaction(sig, &old_act[sig], NULL);
-	if (sig == SIGABRT || si->si_code <= 0)
+	/* In the slot pages the kernel has already moved the pc (rseq abort):
+	 * returning would re-run the call with whatever the broken code left
+	 * in the registers. */
+	if (sig == SIGABRT || si->si_code <= 0 || in_slots || (sig == SIGTRAP && !int3))
 		raise(sig);
-	/* A synchronous fault re-executes the instruction and takes the old
-	 * action on return. */
+	/* A synchronous fault re-executes the instruction (an int3 too: pc
+	 * was moved back onto it) and takes the old action on return. */
 }
 
 void crash_init(const void *code_addr)

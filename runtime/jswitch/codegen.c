@@ -237,6 +237,15 @@ int jsw_emit_copy(struct shunt_jsw_site *s, int which, const struct jsw_chain_sp
 	}
 	if (e.len > JSW_COPY_SIZE)
 		return -E2BIG; /* cannot happen: at most 4 * 46 + 44 bytes (stack target) */
+	/* Marked for crash reports: a thread that faults in this copy while
+	 * it is written is running code it must not reach. */
+	uint64_t gen = load_relaxed(&jsw_wip.gen) + 1;
+	store_relaxed(&jsw_wip.copy, (uint32_t)which);
+	store_relaxed(&jsw_wip.gen, gen);
+	store_release(&jsw_wip.site1, idx + 1);
 	memcpy(jsw_slot_rw(at), buf, JSW_COPY_SIZE);
+	store_release(&jsw_wip.site1, 0u);
+	if (idx < SHUNT_JSW_MAX_SITES)
+		store_relaxed(&jsw_states[idx].gen[which], gen);
 	return (int)e.len;
 }

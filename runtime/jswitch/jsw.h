@@ -50,12 +50,20 @@ struct jsw_sync {
 };
 extern struct jsw_sync jsw_sync;
 int jsw_sync_register(void);
+/* Running under an emulator whose code cache ignores x86 cross-modifying
+ * code rules (QEMU TCG): slots must never be patched. jsw_sync_force_emulated
+ * lets tests pretend. */
+int jsw_sync_emulated(void);
+extern int jsw_sync_force_emulated;
 /* Every thread of the process runs a core-serialising instruction before
  * it next runs user code. */
 int jsw_sync_cores(void);
 /* Every thread inside an rseq critical section (a slot's copies) is sent to its
  * abort handler (its slot) before this returns. */
 int jsw_sync_rseq(void);
+/* Tests: the nth barrier from now (either kind; 0 = none) fails with
+ * -ENOMEM, as membarrier can when the kernel is short of memory. */
+extern unsigned jsw_sync_fail_nth;
 
 /* ---- counters.c: per-CPU hit and fallback counters ---- */
 #define JSW_NCPU 256                  /* cpu_id_start is masked to a byte */
@@ -118,6 +126,22 @@ int jsw_emit_copy(struct shunt_jsw_site *s, int which, const struct jsw_chain_sp
 /* Point the selector at a copy or the cold entry: one aligned 8-byte store. */
 void jsw_select(struct shunt_jsw_site *s, int which);
 
+/* ---- postmortem.c: evidence for crash reports ---- */
+/* The copy the worker is writing (site index + 1, 0 when none) and how many
+ * copies it has written: set around every write, read by crash reports. */
+struct jsw_wip {
+	uint32_t site1;
+	uint32_t copy;
+	uint64_t gen;
+};
+extern struct jsw_wip jsw_wip;
+/* If pc lies in the slot pages, writes to fd what is known about it (the
+ * site, its state and write generations, the bytes around pc, or all of the
+ * copies when pc is an abort handler: where the kernel's rseq fixup sends a
+ * thread that takes a signal inside a copy) and returns 1; else 0.
+ * Async-signal-safe. */
+int jsw_crash_report(int fd, uintptr_t pc);
+
 /* ---- learn.c: the profile written by the learning stub ---- */
 void jsw_learn_record(struct shunt_jsw_site *s, uintptr_t target);
 void jsw_learn_reset(struct shunt_jsw_site *s);
@@ -145,7 +169,7 @@ struct jsw_target_stat {
 };
 struct jsw_state {
 	int active;                 /* JSW_COPY_*: what the selector runs */
-	int quiet;                  /* no thread can be in either copy */
+	int quiet;                  /* no thread can be in a copy the selector does not lead to */
 	enum jsw_site_mode mode;
 	struct jsw_chain_spec spec;  /* what the active copy does */
 	uint64_t snap[JSW_CTR_PER_SITE];            /* counter sums seen so far */
@@ -159,6 +183,7 @@ struct jsw_state {
 	uint64_t rate[SHUNT_JSW_MAX_TARGETS]; /* hits per pass when last counted (policy only) */
 	unsigned lean_passes;                /* passes since hits were last counted */
 	uint64_t samples;                    /* switches between counting and lean chains */
+	uint64_t gen[3];                     /* jsw_wip.gen when copy A [1] / B [2] was last written */
 	/* totals for the report: fallbacks exact, hits only while counted */
 	uint64_t calls, fallbacks, other_hits;
 	struct jsw_target_stat tstat[8];

@@ -166,6 +166,14 @@ static int start_locked(enum jsw_mode mode)
 		jsw_state_settle();
 		return 0;
 	}
+	if (jsw_sync_emulated()) {
+		static int warned;
+		if (!warned++)
+			log_warn("jump switches: running under QEMU's software emulation (TCG), whose code cache does "
+				 "not honour x86 cross-modifying code rules: sites stay plain retpolines");
+		start_locked(JSW_OFF);
+		return -EOPNOTSUPP;
+	}
 	int r = map_once();
 	if (r == -ENOSYS) {
 		log_warn("jump switches: no rseq (glibc.pthread.rseq=0?): a replaced copy could never be proven "

@@ -100,9 +100,13 @@ int jsw_state_install(unsigned idx, enum jsw_site_mode mode, const struct jsw_ch
 
 	if (spec && !jsw_sync.have_rseq)
 		return -ENOSYS; /* no way to know a copy is unreachable: never patch */
-	if (st->active == JSW_COPY_B || (st->active == JSW_COPY_COLD && !st->quiet))
-		jsw_state_settle(); /* the copy to write may still be running */
-	if (st->active == JSW_COPY_B || (st->active == JSW_COPY_COLD && !st->quiet))
+	/* The copy to write may still be running: B while the site runs B, A
+	 * while it is cold, and either one after a barrier that failed (a
+	 * settle that switched back to A but could not prove B unreachable
+	 * leaves A active and not quiet: B must not be written then). */
+	if (st->active == JSW_COPY_B || !st->quiet)
+		jsw_state_settle();
+	if (st->active == JSW_COPY_B || !st->quiet)
 		return -EIO;
 	/* Same chain, only counting switched on or off: a sample, not a patch. */
 	int sample = spec && st->active != JSW_COPY_COLD && mode == st->mode && spec->n == st->spec.n &&
@@ -188,9 +192,11 @@ void jsw_state_reset_all(void)
 	for (unsigned i = 0; i < n; i++) {
 		struct jsw_state *st = &jsw_states[i];
 		int active = st->active, quiet = st->quiet;
+		uint64_t gen[3] = { st->gen[0], st->gen[1], st->gen[2] };
 		memset(st, 0, sizeof(*st));
 		st->active = active;
 		st->quiet = quiet;
+		memcpy(st->gen, gen, sizeof(gen));
 		jsw_learn_reset(&__start_shunt_jsw_sites[i]);
 	}
 }

@@ -1,8 +1,9 @@
 # Runs inside the RDMA guest (tests/rdma/guest.sh; busybox sh): shunt-memd
 # on rdma:// over soft-RoCE, and clients of it: the transport's round trip,
 # the far-memory verification stress, an unmodified program (GNU sort)
-# under LD_PRELOAD compared with a native run, fork with pages remote (the
-# child gets them through its parent), the refusals (max clients, out of space,
+# under LD_PRELOAD compared with a native run, jump switches under
+# emulation, fork with pages remote (the child gets them through its
+# parent), the refusals (max clients, out of space,
 # nothing listening, no route), space freed when a client goes, and a
 # server killed mid-run. Exit status: the number of failures.
 A=${RDMA_GUEST_ADDR:?}
@@ -42,6 +43,14 @@ else
 	bad "far_verify over rdma://"
 	show /tmp/v1.out
 fi
+
+# 2b. Jump switches under emulation: threads calling through sites while the
+#     worker rewrites them back to back. QEMU's TCG does not honour x86
+#     cross-modifying code (a stale translation outlives the patch and its
+#     serialisation): this crashed within seconds in every run until the
+#     runtime learned to patch nothing there (runtime/jswitch/sync.c).
+if timeout 60 $T/jsw_stress 2 2 >/tmp/jsw.out 2>&1; then ok "jump switches under TCG: $(cat /tmp/jsw.out)"
+else bad "jump switches under TCG: exit $?"; show /tmp/jsw.out; fi
 
 # 3. An unmodified program (GNU sort by full path: busybox, static, has
 #    one too): its buffer lives in far memory with

@@ -51,7 +51,7 @@ add_closure /usr/bin/rdma /usr/bin/sort /usr/bin/cmp \
 cp /etc/libibverbs.d/rxe.driver "$root/etc/libibverbs.d/"
 add_closure "$B/libshunt.so" "$B/shunt-memd"
 cp "$B/libshunt.so" "$B/shunt-memd" "$root/opt/shunt/"
-for t in "$B"/tests/far_verify "$B"/tests/far_memd_client "$B"/tests/far_fork_check "$B"/tests/far_fork_mt ${SHUNT_RDMA_BINS:-}; do
+for t in "$B"/tests/far_verify "$B"/tests/far_memd_client "$B"/tests/far_fork_check "$B"/tests/far_fork_mt "$B"/tests/jsw_stress ${SHUNT_RDMA_BINS:-}; do
 	[ -x "$t" ] || continue
 	add_closure "$t"
 	cp "$t" "$root/opt/shunt/tests/"

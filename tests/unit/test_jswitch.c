@@ -3,6 +3,7 @@
  * (profiling, learned, unused, used again, megamorphic fallback), for every
  * place the target travels (argument registers 0-5 and the stack). */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,4 +269,66 @@ Test(jswitch, flapping_site_falls_back_then_retries)
 	/* flap decays every 16 passes; until then the site may fall back again */
 	cr_assert(jsw_site_mode_of(s) == JSW_SITE_STEADY || jsw_site_mode_of(s) == JSW_SITE_FALLBACK);
 	call_two(2, 10);
+}
+
+/* A barrier that fails (membarrier can return ENOMEM) must never let the
+ * worker rewrite a copy a thread may still be running. Here the last
+ * barrier of a settle fails: the selector is back on copy A, but B was
+ * never proven unreachable, so the next install must not write B. */
+Test(jswitch, failed_barrier_keeps_a_possibly_running_copy)
+{
+	const struct shunt_jsw_site *s = SHUNT_JSW_SITE_DESC(t_two);
+	start_manual();
+	call_two(1, 100);
+	unsigned idx = s->idx;
+	struct jsw_chain_spec one = { .targets = { (uintptr_t)fn2[1] }, .n = 1 };
+	struct jsw_chain_spec two = { .targets = { (uintptr_t)fn2[2] }, .n = 1 };
+	jsw_lock();
+	cr_assert_eq(jsw_state_install(idx, JSW_SITE_STEADY, &one), 0);
+	cr_assert_eq(jsw_states[idx].active, JSW_COPY_B);
+	/* settle: barrier (SYNC_CORE, RSEQ), rewrite A, SYNC_CORE, switch to A,
+	 * barrier: its SYNC_CORE (the 4th) fails. */
+	jsw_sync_fail_nth = 4;
+	jsw_state_settle();
+	cr_assert_eq(jsw_sync_fail_nth, 0, "the settle issued the barriers this test counts on");
+	cr_assert_eq(jsw_states[idx].active, JSW_COPY_A);
+	cr_assert_eq(jsw_states[idx].quiet, 0, "B was not proven unreachable");
+	unsigned char b_before[JSW_COPY_SIZE];
+	memcpy(b_before, (const unsigned char *)s->slot + JSW_SLOT_B, JSW_COPY_SIZE);
+	jsw_sync_fail_nth = 1; /* and the retry's barrier fails too */
+	cr_assert_eq(jsw_state_install(idx, JSW_SITE_STEADY, &two), -EIO);
+	cr_assert_eq(memcmp(b_before, (const unsigned char *)s->slot + JSW_SLOT_B, JSW_COPY_SIZE), 0,
+		     "copy B was rewritten while a thread could still be in it");
+	/* Barriers work again: the install goes through. */
+	cr_assert_eq(jsw_state_install(idx, JSW_SITE_STEADY, &two), 0);
+	jsw_state_settle();
+	cr_assert_eq(jsw_states[idx].quiet, 1);
+	jsw_unlock();
+	call_two(2, 100);
+	call_two(1, 100);
+	jsw_stop();
+}
+
+/* Under QEMU's TCG (tests/helpers/jsw_stress crashes there, see sync.c)
+ * nothing is patched: `on` leaves every site on its cold entry, even one
+ * a previous start had patched, and calls stay right. The guest test
+ * (tests/rdma/guest-test.sh) runs the real thing. */
+Test(jswitch, emulator_keeps_sites_cold)
+{
+	const struct shunt_jsw_site *s = SHUNT_JSW_SITE_DESC(t_two);
+	start_manual();
+	call_two(5, 100);
+	jsw_update_now();
+	cr_assert_eq(jsw_site_mode_of(s), JSW_SITE_STEADY);
+	jsw_sync_force_emulated = 1;
+	cr_assert_eq(jsw_start(JSW_ON, 1), -EOPNOTSUPP);
+	cr_assert_eq(jsw_mode_current, JSW_OFF);
+	uint64_t rewrites = jsw_site_rewrites(s);
+	call_two(5, 1000);
+	call_two(6, 1000);
+	usleep(20000);
+	cr_assert_eq(jsw_site_rewrites(s), rewrites, "a site was rewritten under emulation");
+	cr_assert_eq(((const unsigned char *)s->slot)[JSW_SLOT_SEL], 0xe9, "the selector jumps to the cold entry");
+	jsw_sync_force_emulated = 0;
+	jsw_stop();
 }
