@@ -2,8 +2,9 @@
  * direct, plain indirect (no retpoline), retpoline indirect, jump switch with
  * 1, 2 and 4 learned targets (steady, lean: hits not counted; and one
  * site on a counting pass), a megamorphic jump switch (fallback), the
- * jump switch with SHUNT_JSW=off behaviour (cold entry), and the ideal
- * inline form (compare + direct call compiled into the call site).
+ * jump switch with SHUNT_JSW=off behaviour (cold entry), the ideal
+ * inline form (compare + direct call compiled into the call site), and the
+ * floor of any outline form (a call to a stub that only jumps on).
  * Each loop chains the result of one call into the next. Variants are
  * interleaved over the repetitions; runs twice, with a light callee (xor,
  * add) and a heavier one (4 more dependent multiply-adds). TSV on stdout:
@@ -84,6 +85,24 @@ __attribute__((noinline)) static long loop_inline(long n, long acc)
 	return acc;
 }
 
+/* The floor of any outline form: a direct call to a 512-byte aligned stub
+ * that is nothing but `jmp bench_t0` (no rseq store, no selector, no
+ * compare), called exactly like a site (the target as a third argument).
+ * What a learned site costs over this is its slot's work; what this costs
+ * over a direct call is the one extra taken branch a trampoline means. */
+long bench_jmp_stub(long, long, fn_t);
+__asm__(".pushsection .text\n\t.balign 512\n"
+	"bench_jmp_stub:\n\tjmp bench_t0\n\t"
+	".balign 512\n\t.popsection");
+
+__attribute__((noinline)) static long loop_floor(long n, long acc)
+{
+	fn_t f = opaque(bench_t0);
+	for (long i = 0; i < n; i++)
+		acc = bench_jmp_stub(acc, i, f);
+	return acc;
+}
+
 /* Jump switches: the targets rotate through the first `k` of the table. */
 #define JSW_LOOP(site, k)                                                              \
 	__attribute__((noinline)) static long loop_##site(long n, long acc)            \
@@ -157,6 +176,7 @@ int main(int argc, char **argv)
 		{ "jsw megamorphic (8)", loop_b_mega, 8 },
 		{ "jsw off (cold entry)", loop_b_cold, 1 },
 		{ "ideal inline compare", loop_inline, 1 },
+		{ "outline floor (call + jmp)", loop_floor, 1 },
 	};
 	enum { NV = sizeof(v) / sizeof(v[0]) };
 
